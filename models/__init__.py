@@ -1,0 +1,1 @@
+"""The shipped, pretrained default bundle (``imdb-rnn/``), installed as ``rnnkit.models``."""

@@ -1,0 +1,23 @@
+"""rnnkit: train a Keras RNN sentiment model, export it with proven parity, score without TF.
+
+The light side (this namespace, ``rnnkit.runtime``) never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "load", "score_csv"]
+
+
+def __getattr__(name: str):
+    # Lazy: ``import rnnkit`` stays cheap (no onnxruntime/pyarrow until they are needed).
+    if name == "load":
+        from .runtime.model import load
+
+        return load
+    if name == "score_csv":
+        from .runtime.scoring import score_csv
+
+        return score_csv
+    raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

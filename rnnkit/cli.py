@@ -1,0 +1,260 @@
+"""The ``rnnkit`` command line: parses options and calls the library, nothing more.
+
+The heavy side (TensorFlow) is imported lazily inside ``train``, ``export`` and ``verify``;
+``score`` and ``info`` run on the light install.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .runtime.bundle import DEFAULT_BUNDLE_DIR, BundleError
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _need_train_extra() -> None:
+    import os
+
+    # TensorFlow's C++ logging is noise for a CLI user; errors still surface as exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # oneDNN reorders float sums between runs and machines; off, CPU training is repeatable.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError as exc:
+        raise click.ClickException(
+            'this command needs the training extra: pip install "rnnkit[train]"'
+        ) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rnnkit")
+def main() -> None:
+    """Train, export and score a recurrent sentiment model.
+
+    \b
+    rnnkit train                         # embedded IMDB reviews -> ./rnnkit-model
+    rnnkit export --format onnx          # convert + verify parity, write manifest
+    rnnkit score reviews.csv             # score raw text with onnxruntime (no TensorFlow)
+    """
+
+
+@main.command()
+@click.option(
+    "--output",
+    "-o",
+    default=DEFAULT_BUNDLE_DIR,
+    show_default=True,
+    help="Bundle directory to write (replaced atomically if it exists).",
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Your own labelled CSV instead of the embedded IMDB reviews.",
+)
+@click.option("--text-column", default="text", show_default=True)
+@click.option(
+    "--label-column",
+    default="label",
+    show_default=True,
+    help="Labels 0/1, true/false or positive/negative.",
+)
+@click.option(
+    "--source",
+    type=click.Choice(["embedded", "keras"]),
+    default="embedded",
+    show_default=True,
+    help="'keras' downloads keras.datasets.imdb (needs network).",
+)
+@click.option("--epochs", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--maxlen", type=click.IntRange(1), default=100, show_default=True)
+@click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True)
+@click.option("--embed-dim", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--units", type=click.IntRange(1), default=32, show_default=True)
+@click.option(
+    "--cell", type=click.Choice(["simple", "lstm", "gru"]), default="simple", show_default=True
+)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(10),
+    default=None,
+    help="Use only this many labelled reviews (quick experiments).",
+)
+def train(
+    output,
+    data,
+    text_column,
+    label_column,
+    source,
+    epochs,
+    batch_size,
+    maxlen,
+    vocab_size,
+    embed_dim,
+    units,
+    cell,
+    seed,
+    limit,
+) -> None:
+    """Train the sentiment RNN and write a model bundle.
+
+    \b
+    Examples:
+      rnnkit train
+      rnnkit train --cell lstm --epochs 3 --output runs/lstm
+      rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
+    """
+    _need_train_extra()
+    from .training.data import DataError
+    from .training.model import TrainConfig
+    from .training.train import train as run_train
+
+    cfg = TrainConfig(
+        vocab_size=vocab_size,
+        maxlen=maxlen,
+        embed_dim=embed_dim,
+        units=units,
+        cell=cell,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        limit=limit,
+    )
+    try:
+        run_train(
+            cfg,
+            output,
+            data=data,
+            text_column=text_column,
+            label_column=label_column,
+            source=source,
+            echo=click.echo,
+        )
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["onnx", "tflite", "all"]),
+    default="onnx",
+    show_default=True,
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(["int8", "float16"]),
+    multiple=True,
+    help="Also write quantized variants (float16: TFLite only). Repeatable.",
+)
+@click.option(
+    "--atol",
+    type=click.FloatRange(0, min_open=True),
+    default=1e-5,
+    show_default=True,
+    help="Max |Δ| allowed between Keras and an fp32 export.",
+)
+def export(bundle, fmt, quantize, atol) -> None:
+    """Convert a trained bundle to ONNX and/or TFLite and prove parity with Keras.
+
+    BUNDLE defaults to ./rnnkit-model (what `rnnkit train` writes). The export is gated:
+    past --atol the command fails and the manifest is left untouched.
+
+    \b
+    Examples:
+      rnnkit export --format onnx
+      rnnkit export runs/imdb --format all --quantize int8
+    """
+    _need_train_extra()
+    from .exporter.export import export_bundle
+    from .exporter.parity import ParityError, table
+
+    formats = ("onnx", "tflite") if fmt == "all" else (fmt,)
+    try:
+        done, results = export_bundle(
+            bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo
+        )
+    except (ParityError, BundleError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(table(results))
+    for f in formats:
+        for variant, entry in done.manifest["formats"].get(f, {}).items():
+            size = done.manifest["files"][entry["file"]]["bytes"]
+            click.echo(f"wrote {done.path / entry['file']} ({size / 1e6:.2f} MB, {f} {variant})")
+    click.echo(f"manifest: {done.path / 'manifest.json'}")
+
+
+@main.command()
+@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+@click.option(
+    "--atol",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Override the fp32 tolerance (default 1e-5).",
+)
+def verify(bundle, atol) -> None:
+    """Re-run every parity check of a bundle against Keras and print a table.
+
+    Exits non-zero if a file's hash or any parity figure is out of bounds.
+
+    \b
+    Example:
+      rnnkit verify runs/imdb
+    """
+    _need_train_extra()
+    from .exporter.export import verify_bundle
+    from .exporter.parity import table
+
+    try:
+        results = verify_bundle(bundle or DEFAULT_BUNDLE_DIR, atol=atol)
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not results:
+        raise click.ClickException("nothing to verify: the bundle has no exported models")
+    click.echo(table(results))
+    if not all(r.passed for r in results):
+        raise click.ClickException(
+            "parity check failed: " + "; ".join(r.describe() for r in results if not r.passed)
+        )
+
+
+@main.command()
+@click.argument("bundle", required=False, type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the raw manifest.")
+def info(bundle, as_json) -> None:
+    """Print a bundle's model card (light side: reads the manifest only).
+
+    \b
+    Examples:
+      rnnkit info                # the bundle `rnnkit score` would use
+      rnnkit info runs/imdb --json
+    """
+    from .runtime.bundle import Bundle
+    from .runtime.card import model_card
+
+    try:
+        opened = Bundle.open(bundle)
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        import json
+
+        click.echo(json.dumps(opened.manifest, indent=2, ensure_ascii=False))
+    else:
+        click.echo(model_card(opened))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The heavy side: ONNX/TFLite export and parity verification (needs ``rnnkit[train]``)."""

@@ -1,0 +1,83 @@
+"""Inference backends: token ids ``(n, maxlen) int32`` in, probabilities ``(n,) float32`` out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+INPUT_NAME = "token_ids"
+OUTPUT_NAME = "probability"
+
+
+class Backend(Protocol):
+    name: str
+
+    def predict_ids(self, ids: np.ndarray) -> np.ndarray: ...
+
+
+class OnnxBackend:
+    """onnxruntime on the CPU.
+
+    Session options, and why: one intra-op thread by default because rnnkit parallelises
+    across batches (one session per worker process), and a recurrent step is too small to
+    split across threads; sequential execution because the unrolled graph is a chain;
+    full graph optimisation, done once at load.
+    """
+
+    name = "onnx"
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+
+    def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: ids})
+        return out.reshape(-1)
+
+
+class TfliteBackend:
+    """LiteRT (``ai-edge-litert``) interpreter; the tensor is resized for each batch size."""
+
+    name = "tflite"
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as exc:
+            raise ImportError(
+                'the TFLite backend needs ai-edge-litert: pip install "rnnkit[tflite]"'
+            ) from exc
+        self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads)
+        self._input = self.interpreter.get_input_details()[0]["index"]
+        self._output = self.interpreter.get_output_details()[0]["index"]
+        self._batch = -1
+
+    def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.ascontiguousarray(ids, dtype=np.int32)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        if len(ids) != self._batch:
+            self.interpreter.resize_tensor_input(self._input, list(ids.shape), strict=False)
+            self.interpreter.allocate_tensors()
+            self._batch = len(ids)
+        self.interpreter.set_tensor(self._input, ids)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output).reshape(-1).copy()
+
+
+BACKENDS = {"onnx": OnnxBackend, "tflite": TfliteBackend}

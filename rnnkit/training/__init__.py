@@ -1,0 +1,1 @@
+"""The heavy side: data sources, the Keras model and training (needs ``rnnkit[train]``)."""

@@ -1,0 +1,252 @@
+"""``rnnkit train``: data -> tokenizer -> Keras fit (best validation epoch) -> bundle."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..runtime.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE, Bundle, new_manifest
+from ..runtime.tokenizer import Tokenizer
+from .data import Split, load_split, stratified_split
+from .model import TrainConfig, build_model
+
+KERAS_FILE = "model.keras"
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("rnnkit", "tensorflow", "keras", "numpy", "onnx", "onnxruntime", "tf2onnx"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            try:
+                out[name] = md.version(name + "-cpu")
+            except md.PackageNotFoundError:
+                continue
+    return out
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed -> same weights on CPU: seed every RNG and ask TF for deterministic ops."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve by the rank statistic (ties get their average rank)."""
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    i = 0
+    while i < len(scores):
+        j = i
+        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = labels == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _best_epoch_callback():
+    import keras
+
+    class RestoreBestEpoch(keras.callbacks.Callback):
+        """Keep the weights of the epoch with the lowest validation loss."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.best_loss, self.best_epoch, self.best_weights = float("inf"), -1, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = (logs or {}).get("val_loss", float("inf"))
+            if loss < self.best_loss:
+                self.best_loss, self.best_epoch = loss, epoch
+                self.best_weights = self.model.get_weights()
+
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return RestoreBestEpoch()
+
+
+def save_plot(history: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = range(1, len(history["loss"]) + 1)
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, key, title in ((ax_acc, "accuracy", "Accuracy"), (ax_loss, "loss", "Loss")):
+        ax.plot(epochs, history[key], "o-", label="train")
+        ax.plot(epochs, history[f"val_{key}"], "s--", label="validation")
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(
+    cfg: TrainConfig,
+    output: str | Path,
+    *,
+    data: str | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+    source: str = "embedded",
+    echo: Callable[[str], None] = print,
+    verbose: int | None = None,
+) -> Bundle:
+    """Train the model described by ``cfg`` and write a bundle to ``output``."""
+    from .hf_tokenizer import write_hf_tokenizer
+
+    started = time.perf_counter()
+    make_deterministic(cfg.seed)
+    split: Split = load_split(
+        source,
+        path=data,
+        text_column=text_column,
+        label_column=label_column,
+        test_fraction=cfg.test_fraction,
+        seed=cfg.seed,
+        limit=cfg.limit,
+        vocab_size=cfg.vocab_size,
+    )
+    tr_idx, val_idx = stratified_split(
+        split.train_texts, split.train_labels, cfg.validation_fraction, cfg.seed + 1
+    )
+    fit_texts = [split.train_texts[i] for i in tr_idx]
+    val_texts = [split.train_texts[i] for i in val_idx]
+    y_fit, y_val = split.train_labels[tr_idx], split.train_labels[val_idx]
+    echo(
+        f"data: {split.source}: {len(fit_texts)} train / {len(val_texts)} validation / "
+        f"{len(split.test_texts)} test reviews (seed {cfg.seed})"
+    )
+
+    # The vocabulary comes from the fitting part only: validation and test stay unseen.
+    tokenizer = Tokenizer.fit(fit_texts, cfg.vocab_size, cfg.maxlen)
+    x_fit, x_val = tokenizer.encode(fit_texts), tokenizer.encode(val_texts)
+    x_test = tokenizer.encode(split.test_texts)
+
+    model = build_model(cfg)
+    model.summary(print_fn=lambda line, *a, **k: echo(line))
+    best = _best_epoch_callback()
+    fit = model.fit(
+        x_fit,
+        y_fit,
+        validation_data=(x_val, y_val),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        callbacks=[best],
+        # One line per epoch when not on a terminal (logs, CI) instead of a redrawn bar.
+        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+
+    # The test split is touched once, here, after model selection.
+    test_loss, test_acc = model.evaluate(x_test, split.test_labels, batch_size=1024, verbose=0)
+    test_prob = model.predict(x_test, batch_size=1024, verbose=0).ravel()
+    metrics = {
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "test_roc_auc": roc_auc(split.test_labels, test_prob),
+        "best_epoch": best.best_epoch + 1,
+        "best_val_loss": float(best.best_loss),
+        "history": history,
+        "data": {
+            "source": split.source,
+            "train": len(fit_texts),
+            "validation": len(val_texts),
+            "test": len(split.test_texts),
+        },
+        "seed": cfg.seed,
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "versions": library_versions(),
+    }
+    echo(
+        f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}, "
+        f"ROC AUC {metrics['test_roc_auc']:.4f} (best epoch {metrics['best_epoch']})"
+    )
+    sample = split.test_texts[0]
+    echo(
+        f"sample: {sample[:70]!r}... -> p(positive) = {test_prob[0]:.3f} "
+        f"(label {int(split.test_labels[0])})"
+    )
+
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Write into a sibling temp dir and swap it in: a crash never leaves half a bundle.
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        os.chmod(work, 0o755)
+        # Saved without optimizer state: the bundle carries an inference model (1/3 the size).
+        inference_model = build_model(cfg, compile=False)
+        inference_model.set_weights(model.get_weights())
+        inference_model.save(work / KERAS_FILE)
+        tokenizer.save(work / TOKENIZER_FILE)
+        write_hf_tokenizer(tokenizer, work / HF_TOKENIZER_FILE)
+        (work / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        with open(work / "history.csv", "w", newline="") as fh:
+            writer = csv.writer(fh)
+            keys = list(history)
+            writer.writerow(["epoch", *keys])
+            for i in range(len(history["loss"])):
+                writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
+        save_plot(history, work / "training.png")
+        bundle = Bundle(work, new_manifest(tokenizer, cfg.to_dict(), metrics["versions"]))
+        bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
+        # Enough to rebuild the exact test split at export time (parity runs on it).
+        bundle.manifest["data"] = {
+            "source": source if data is None else "csv",
+            "path": None if data is None else str(Path(data).resolve()),
+            "text_column": text_column,
+            "label_column": label_column,
+        }
+        for name in sorted(os.listdir(work)):
+            bundle.record_file(name)
+        bundle.write_manifest()
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    bundle.path = out
+    echo(f"bundle written to {out}")
+    return bundle
+
+
+def load_keras_model(bundle: Bundle):
+    """Load the bundle's Keras model in safe mode (no arbitrary code runs on load)."""
+    import keras
+
+    bundle.verify_files([KERAS_FILE])
+    return keras.models.load_model(bundle.file(KERAS_FILE), safe_mode=True, compile=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use: rnnkit train")
