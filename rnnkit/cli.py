@@ -256,5 +256,74 @@ def info(bundle, as_json) -> None:
         click.echo(model_card(opened))
 
 
+@main.command()
+@click.argument("source", type=str)
+@click.option("--output", "-o", default=None,
+              help="Output file (default: stdout). Written atomically: complete or absent.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
+              help="Output format (default: from the -o extension, else csv).")
+@click.option("--model", "-m", type=click.Path(file_okay=False), default=None,
+              help="Bundle directory (default: $RNNKIT_MODEL, ./rnnkit-model, shipped model).")
+@click.option("--text-column", default=None,
+              help="Column with the review text (default: detect review/text/content/...).")
+@click.option("--id-column", default=None, help="Column to use as the row id (default: row number).")
+@click.option("--keep-columns", is_flag=True, help="Carry the input columns into the output.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability at or above which the label is 'positive'.")
+@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx",
+              show_default=True)
+@click.option("--encoding", default="utf-8", show_default=True, help="Input text encoding.")
+@click.option("--workers", type=click.IntRange(1), default=None,
+              help="Worker processes (default: one per core).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr.")
+def score(source, output, fmt, model, text_column, id_column, keep_columns, threshold, backend,
+          encoding, workers, progress, quiet) -> None:
+    """Score a CSV of raw reviews (path, '-' for stdin, .gz works) without TensorFlow.
+
+    Every input row gets one output row, in order: id, probability, label, status.
+    Rows without scorable text get a status (missing_text, empty_text, no_words) and
+    no probability. Exit codes: 0 ok, 1 data error, 2 usage error.
+
+    \b
+    Examples:
+      rnnkit score samples/reviews.csv
+      rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
+      cat reviews.csv | rnnkit score - --text-column body --format jsonl
+    """
+    from .runtime.errors import RnnkitError
+    from .runtime.scoring import score_csv
+
+    def announce(bundle) -> None:
+        if not quiet:
+            from .runtime.bundle import resolve_bundle_path
+
+            _, why = resolve_bundle_path(model)
+            _err(f"rnnkit: model {bundle.path} ({why}), backend {backend}")
+
+    if progress is None:
+        progress = sys.stderr.isatty()
+    try:
+        summary = score_csv(source, output, model=model, text_column=text_column,
+                            id_column=id_column, keep_columns=keep_columns, format=fmt,
+                            threshold=threshold, backend=backend, encoding=encoding,
+                            workers=workers, progress=progress and not quiet,
+                            on_bundle=announce)
+    except RnnkitError as exc:
+        if exc.exit_code == 2:
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except BrokenPipeError:  # e.g. `rnnkit score big.csv | head`
+        sys.stderr.close()
+        sys.exit(0)
+    if not quiet:
+        _err(f"rnnkit: {summary.line()}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -1,0 +1,1 @@
+"""The light side: tokenizer, bundle, backends and CSV scoring. Never imports TensorFlow."""

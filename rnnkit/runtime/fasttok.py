@@ -1,0 +1,175 @@
+"""A vectorised encoder that gives exactly the reference tokenizer's ids, ~10x faster.
+
+It works on the UTF-8 bytes of a whole Arrow string array at once (numpy, no Python loop
+per token). Rows with any non-ASCII byte - about 9 % of IMDB reviews - are sent to the
+reference implementation, so Unicode lowercasing and ``str.isalnum()`` stay defined in one
+place. For ASCII rows the contract reduces to byte rules: A-Z lowercased, ``'`` deleted,
+tokens are runs of ``[a-z0-9]``, and ``br`` directly after ``<`` is dropped.
+
+Word lookup is exact, not hashed: a token of up to 16 bytes is packed into two uint64
+(bytes 0-7 and 8-15, zero-padded; word bytes are never zero, so the packing is injective).
+A mixed hash of the pair only locates the candidate vocabulary entry, which is then
+confirmed by comparing both words. Tokens longer than 16 bytes go through a dict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from .tokenizer import FIRST_WORD_ID, OOV_ID, Tokenizer
+
+_LOWER = np.arange(256, dtype=np.uint8)
+_LOWER[ord("A") : ord("Z") + 1] += 32
+_IS_WORD = np.zeros(256, dtype=bool)
+_IS_WORD[ord("a") : ord("z") + 1] = True
+_IS_WORD[ord("0") : ord("9") + 1] = True
+_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+_MIX = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+_APOSTROPHE, _LT, _B, _R = ord("'"), ord("<"), ord("b"), ord("r")
+_BUCKET_BITS = 20  # 1M-entry int32 table (4 MiB): few shared buckets for a 10k vocabulary
+_SHARED = -2
+
+
+def _pack(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Tokens (<= 16 bytes) as (lo, hi) uint64 pairs, read with unaligned 8-byte loads."""
+    padded = np.zeros(len(data) + 16, dtype=np.uint8)
+    padded[: len(data)] = data
+    words8 = np.ndarray((len(data) + 9,), dtype="<u8", buffer=padded, strides=(1,))
+    lo = words8[starts] & _MASKS[np.minimum(lengths, 8)]
+    hi = words8[starts + 8] & _MASKS[np.clip(lengths - 8, 0, 8)]
+    return lo, hi
+
+
+def _mix(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return (lo * _MIX[0]) ^ ((hi + np.uint64(1)) * _MIX[1])
+
+
+class FastEncoder:
+    """``encode_arrow(array)`` == ``tokenizer.encode(list_of_str)``; nulls encode as padding."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.maxlen = tokenizer.maxlen
+        self.long_words: dict[bytes, int] = {}
+        short, short_ids = [], []
+        for i, word in enumerate(tokenizer.words):
+            if not word.isascii():
+                continue  # only reachable from non-ASCII rows, which use the reference
+            raw = word.encode("ascii")
+            if len(raw) > 16:
+                self.long_words[raw] = i + FIRST_WORD_ID
+            else:
+                short.append(raw)
+                short_ids.append(i + FIRST_WORD_ID)
+        blob = np.frombuffer(b"".join(short), dtype=np.uint8)
+        lengths = np.array([len(w) for w in short], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        lo, hi = _pack(blob, starts, lengths) if short else (np.zeros(0, np.uint64),) * 2
+        keys = _mix(lo, hi)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._lo, self._hi = keys[order], lo[order], hi[order]
+        self._ids = np.array(short_ids, dtype=np.int32)[order]
+        if len(np.unique(self._keys)) != len(self._keys):  # pragma: no cover - never seen
+            raise ValueError("hash collision inside the vocabulary; cannot build FastEncoder")
+        # A direct-address table on the top hash bits finds most candidates with one gather;
+        # buckets shared by two vocabulary words fall back to a binary search.
+        self._bucket_shift = np.uint64(64 - _BUCKET_BITS)
+        buckets = (self._keys >> self._bucket_shift).astype(np.int64)
+        self._table = np.full(1 << _BUCKET_BITS, -1, dtype=np.int32)
+        self._table[buckets] = np.arange(len(buckets), dtype=np.int32)
+        shared = np.flatnonzero(np.bincount(buckets, minlength=1 << _BUCKET_BITS) > 1)
+        self._table[shared] = _SHARED
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.encode_arrow(pa.array(texts, type=pa.large_string()))
+
+    def encode_arrow(self, array: pa.Array) -> np.ndarray:
+        """Ids ``(len(array), maxlen)`` int32 for an Arrow string array (nulls -> padding)."""
+        ids, _ = self.encode_with_counts(array)
+        return ids
+
+    def encode_with_counts(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Ids plus the number of tokens each row had before truncation."""
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if not pa.types.is_large_string(array.type):
+            array = array.cast(pa.large_string())
+        n = len(array)
+        out = np.zeros((n, self.maxlen), dtype=np.int32)
+        counts = np.zeros(n, dtype=np.int64)
+        if n == 0:
+            return out, counts
+        _, off_buf, data_buf = array.buffers()
+        offsets = np.frombuffer(off_buf, dtype=np.int64)[array.offset : array.offset + n + 1]
+        base = int(offsets[0])
+        offsets = offsets - base
+        raw = (
+            np.frombuffer(data_buf, dtype=np.uint8)[base : base + int(offsets[-1])]
+            if data_buf is not None
+            else np.zeros(0, dtype=np.uint8)
+        )
+        non_ascii_rows = np.unique(np.searchsorted(offsets, np.flatnonzero(raw >= 128), "right") - 1)
+
+        data = _LOWER[raw]
+        dropped = np.flatnonzero(data == _APOSTROPHE)
+        if len(dropped):
+            data = np.delete(data, dropped)
+            offsets = offsets - np.searchsorted(dropped, offsets)
+        is_word = _IS_WORD[data]
+        row_starts, row_ends = offsets[:-1], offsets[1:]
+        prev = np.zeros_like(is_word)
+        prev[1:] = is_word[:-1]
+        prev[row_starts[row_starts < len(data)]] = False  # tokens never span two rows
+        nxt = np.zeros_like(is_word)
+        nxt[:-1] = is_word[1:]
+        nxt[row_ends[row_ends > 0] - 1] = False
+        starts = np.flatnonzero(is_word & ~prev)
+        lengths = np.flatnonzero(is_word & ~nxt) + 1 - starts
+        rows = np.searchsorted(offsets, starts, "right") - 1
+
+        is_tag = (
+            (lengths == 2)
+            & (data[starts] == _B)
+            & (data[np.minimum(starts + 1, len(data) - 1)] == _R)
+            & (starts > offsets[rows])
+            & (data[starts - 1] == _LT)
+        )
+        if is_tag.any():
+            keep_tok = ~is_tag
+            starts, lengths, rows = starts[keep_tok], lengths[keep_tok], rows[keep_tok]
+
+        token_ids = np.full(len(starts), OOV_ID, dtype=np.int32)
+        short = lengths <= 16
+        lo, hi = _pack(data, starts[short], lengths[short])
+        if len(self._keys):
+            keys = _mix(lo, hi)
+            pos = self._table[(keys >> self._bucket_shift).astype(np.int64)]
+            shared = pos == _SHARED
+            if shared.any():
+                pos[shared] = np.searchsorted(self._keys, keys[shared])
+            pos = np.clip(pos, 0, len(self._keys) - 1)
+            found = (self._lo[pos] == lo) & (self._hi[pos] == hi)
+            token_ids[short] = np.where(found, self._ids[pos], OOV_ID)
+        if self.long_words and not short.all():
+            for k in np.flatnonzero(~short):
+                word = data[starts[k] : starts[k] + lengths[k]].tobytes()
+                token_ids[k] = self.long_words.get(word, OOV_ID)
+
+        counts = np.bincount(rows, minlength=n).astype(np.int64)
+        ends = np.cumsum(counts)
+        from_end = ends[rows] - 1 - np.arange(len(rows))  # 0 = the row's last token
+        take = from_end < self.maxlen
+        out[rows[take], self.maxlen - 1 - from_end[take]] = token_ids[take]
+
+        if len(non_ascii_rows):
+            texts = array.take(pa.array(non_ascii_rows)).to_pylist()
+            for row, text in zip(non_ascii_rows, texts, strict=True):
+                row_ids = self.tokenizer.ids(text)
+                counts[row] = len(row_ids)
+                out[row] = 0
+                tail = row_ids[-self.maxlen :]
+                if tail:
+                    out[row, self.maxlen - len(tail) :] = tail
+        return out, counts

@@ -1,0 +1,85 @@
+"""``rnnkit.load()``: a bundle's tokenizer + an inference backend behind ``predict(texts)``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .backends import BACKENDS
+from .bundle import Bundle
+from .fasttok import FastEncoder
+
+# Row statuses, in the output and in ``Scores.status``.
+OK = "ok"
+MISSING = "missing_text"  # null / absent field
+EMPTY = "empty_text"  # empty or whitespace only
+NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
+STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
+INFER_BATCH = 1024
+
+
+class SentimentModel:
+    """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``."""
+
+    def __init__(self, bundle: Bundle, backend: str = "onnx", threads: int = 1) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer()
+        self.encoder = FastEncoder(self.tokenizer)
+        self.backend_name = backend
+        self.backend = BACKENDS[backend](bundle.format_file(backend), threads=threads)
+
+    def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+        if len(ids) <= INFER_BATCH:
+            return self.backend.predict_ids(ids)
+        return np.concatenate(
+            [self.backend.predict_ids(ids[i : i + INFER_BATCH]) for i in range(0, len(ids), INFER_BATCH)]
+        )
+
+    def score_arrow(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities (NaN where unscorable) and status codes (index into STATUSES)."""
+        ids, counts = self.encoder.encode_with_counts(texts)
+        status = np.zeros(len(ids), dtype=np.int8)
+        no_tokens = counts == 0
+        if no_tokens.any():
+            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)
+            blank = blank.to_numpy(zero_copy_only=False)
+            nulls = texts.is_null().to_numpy(zero_copy_only=False)
+            status[no_tokens] = STATUSES.index(NO_WORDS)
+            status[no_tokens & (blank == True)] = STATUSES.index(EMPTY)  # noqa: E712
+            status[nulls] = STATUSES.index(MISSING)
+        probs = np.full(len(ids), np.nan, dtype=np.float32)
+        scorable = status == 0
+        if scorable.all():
+            probs[:] = self.predict_ids(ids)
+        elif scorable.any():
+            probs[scorable] = self.predict_ids(ids[scorable])
+        return probs, status
+
+    def predict(
+        self, texts: Sequence[str | None], *, labels: bool = False, threshold: float = 0.5
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """P(positive) per text (NaN for a text with no words); with ``labels=True`` also
+        a boolean array, True = positive at ``threshold``."""
+        probs, _ = self.score_arrow(pa.array(list(texts), type=pa.large_string()))
+        if labels:
+            return probs, probs >= threshold
+        return probs
+
+    def __repr__(self) -> str:
+        return f"SentimentModel({str(self.bundle.path)!r}, backend={self.backend_name!r})"
+
+
+def load(
+    path: str | os.PathLike | None = None, *, backend: str = "onnx", threads: int = 1
+) -> SentimentModel:
+    """Load a bundle (default: $RNNKIT_MODEL, ./rnnkit-model, else the shipped model).
+
+    Every file is checked against the manifest's sha256 before use.
+    """
+    return SentimentModel(Bundle.open(path), backend=backend, threads=threads)
