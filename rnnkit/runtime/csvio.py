@@ -105,19 +105,10 @@ def iter_batches(
     stream = io.BufferedReader(_Prefixed(head, stream), buffer_size=1 << 20)
     if len(set(columns)) != len(columns):
         raise DataError(f"{name}: duplicate column names in the header: {columns}")
-    reader = pacsv.open_csv(
-        stream,
-        read_options=pacsv.ReadOptions(
-            block_size=BLOCK_SIZE, encoding=encoding, use_threads=True
-        ),
-        parse_options=pacsv.ParseOptions(newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.large_binary() for c in columns},
-            strings_can_be_null=True,
-            null_values=[""],
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    try:
+        reader = _open_reader(stream, columns, encoding)
+    except pa.ArrowInvalid as exc:  # the first block is parsed on open
+        raise _malformed(name, 0, exc) from exc
 
     def batches() -> Iterator[pa.RecordBatch]:
         rows_done = 0
@@ -127,10 +118,7 @@ def iter_batches(
             except StopIteration:
                 return
             except pa.ArrowInvalid as exc:
-                raise DataError(
-                    f"{name}: malformed CSV after data row {rows_done} (0-based): {exc}. "
-                    "Fields containing commas, quotes or newlines must be double-quoted."
-                ) from exc
+                raise _malformed(name, rows_done, exc) from exc
             arrays = []
             for col, arr in zip(batch.schema.names, batch.columns, strict=True):
                 try:
@@ -141,6 +129,27 @@ def iter_batches(
             rows_done += batch.num_rows
 
     return columns, name, batches()
+
+
+def _malformed(name: str, rows_done: int, exc: Exception) -> DataError:
+    return DataError(
+        f"{name}: malformed CSV after data row {rows_done} (0-based): {exc}. "
+        "Fields containing commas, quotes or newlines must be double-quoted."
+    )
+
+
+def _open_reader(stream, columns: list[str], encoding: str) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE, encoding=encoding, use_threads=True),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.large_binary() for c in columns},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def _utf8_error(name: str, col: str, arr: pa.Array, first_row: int, encoding: str) -> DataError:

@@ -110,7 +110,9 @@ class FastEncoder:
             if data_buf is not None
             else np.zeros(0, dtype=np.uint8)
         )
-        non_ascii_rows = np.unique(np.searchsorted(offsets, np.flatnonzero(raw >= 128), "right") - 1)
+        non_ascii_rows = np.unique(
+            np.searchsorted(offsets, np.flatnonzero(raw >= 128), "right") - 1
+        )
 
         data = _LOWER[raw]
         dropped = np.flatnonzero(data == _APOSTROPHE)

@@ -38,7 +38,10 @@ class SentimentModel:
         if len(ids) <= INFER_BATCH:
             return self.backend.predict_ids(ids)
         return np.concatenate(
-            [self.backend.predict_ids(ids[i : i + INFER_BATCH]) for i in range(0, len(ids), INFER_BATCH)]
+            [
+                self.backend.predict_ids(ids[i : i + INFER_BATCH])
+                for i in range(0, len(ids), INFER_BATCH)
+            ]
         )
 
     def score_arrow(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:

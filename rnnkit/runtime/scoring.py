@@ -174,9 +174,7 @@ def score_csv(
 
         def emit(batch: pa.RecordBatch, probs: np.ndarray, status: np.ndarray) -> None:
             nonlocal writer, rows
-            result = _result_batch(
-                batch, probs, status, rows, id_column, keep_columns, threshold
-            )
+            result = _result_batch(batch, probs, status, rows, id_column, keep_columns, threshold)
             if writer is None:
                 writer = make_writer(fmt, sink, result.schema)
             writer.write(result)
@@ -254,8 +252,6 @@ def _empty_schema(columns: list[str], keep_columns: bool) -> pa.Schema:
     ]
     if keep_columns:
         fields += [
-            pa.field(f"input_{c}" if c in RESULT_COLUMNS else c, pa.large_string())
-            for c in columns
+            pa.field(f"input_{c}" if c in RESULT_COLUMNS else c, pa.large_string()) for c in columns
         ]
     return pa.schema(fields)
-
