@@ -1,0 +1,289 @@
+"""Side-by-side benchmarks: rnnkit vs the Keras way, on the same data, in the same run.
+
+    python -m benchmarks            # full run (~10 min on 2 cores)
+    python -m benchmarks --quick    # small sizes, a smoke test of the harness (CI)
+
+Writes ``benchmarks/results/<date>.json`` and ``.md`` and prints the table. Timings are
+reported, never asserted. Ratios measured together hold on a noisy machine; absolute
+times do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(fn, min_seconds: float, items: int) -> float:
+    """Items per second of ``fn`` repeated for at least ``min_seconds`` (after a warm-up)."""
+    fn()
+    done, start = 0, time.perf_counter()
+    while True:
+        fn()
+        done += items
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return done / elapsed
+
+
+def run_process(cmd: list[str], cwd: str | None = None) -> tuple[float, float]:
+    """Wall seconds and peak memory (MiB, whole process tree, sampled every 20 ms).
+
+    Memory is the sum of PSS (proportional set size): pages that forked workers share with
+    their parent are counted once, not once per process as a plain RSS sum would.
+    """
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            rss = sum(
+                _pss(p) for p in [proc, *proc.children(recursive=True)]
+            )
+            peak = max(peak, rss)
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.read().decode()[-2000:]}")
+    return wall, peak / 2**20
+
+
+def _pss(p: psutil.Process) -> int:
+    try:
+        return p.memory_full_info().pss
+    except (psutil.AccessDenied, AttributeError):
+        return p.memory_info().rss
+
+
+def machine() -> dict:
+    import importlib.metadata as md
+
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in ("rnnkit", "onnxruntime", "tensorflow-cpu", "tensorflow", "ai-edge-litert",
+                 "numpy", "pyarrow"):
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "versions": versions}
+
+
+def model_only(bundle, texts, seconds: float) -> list[dict]:
+    import keras
+    import tensorflow as tf
+
+    from rnnkit.exporter import onnx_export
+    from rnnkit.runtime.backends import OnnxBackend, TfliteBackend
+    from rnnkit.training.model import TrainConfig
+    from rnnkit.training.train import load_keras_model
+
+    cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
+    ids = bundle.tokenizer().encode(texts)
+    km = load_keras_model(bundle)
+    rows = []
+    for batch in (64, 1024):
+        x = np.resize(ids, (max(batch, len(ids) // batch * batch), ids.shape[1]))
+        n = len(x)
+        base = timed(lambda x=x, b=batch: km.predict(x, batch_size=b, verbose=0), seconds, n)
+        rows.append(("Keras predict", batch, base))
+        fn = tf.function(lambda t: km(t, training=False), reduce_retracing=True)
+        chunks = [tf.constant(x[i : i + batch]) for i in range(0, n, batch)]
+        rows.append(("Keras tf.function", batch,
+                     timed(lambda c=chunks: [fn(t) for t in c], seconds, n)))
+        with tempfile.TemporaryDirectory() as tmp:
+            for form in onnx_export.FORMS:
+                path = Path(tmp) / f"{form}.onnx"
+                import onnx
+
+                onnx.save(onnx_export.convert(form, km, cfg), path)
+                for threads in (1, 2):
+                    be = OnnxBackend(path, threads=threads)
+                    rate = timed(lambda be=be, x=x, b=batch: [be.predict_ids(x[i : i + b])
+                                 for i in range(0, len(x), b)], seconds, n)
+                    rows.append((f"onnxruntime {form}, {threads} thread(s)", batch, rate))
+        for variant, fmt, cls in (("int8", "onnx", OnnxBackend), ("fp32", "tflite", TfliteBackend),
+                                  ("int8", "tflite", TfliteBackend)):
+            try:
+                be = cls(bundle.format_file(fmt, variant), threads=1)
+            except Exception:  # noqa: BLE001 - variant not exported
+                continue
+            rate = timed(lambda be=be, x=x, b=batch: [be.predict_ids(x[i : i + b])
+                         for i in range(0, len(x), b)], seconds, n)
+            rows.append((f"{'LiteRT' if fmt == 'tflite' else 'onnxruntime'} {variant}, 1 thread",
+                         batch, rate))
+        keras.backend.clear_session()
+    out = []
+    for name, batch, rate in rows:
+        ref = next(r for nm, b, r in rows if nm == "Keras predict" and b == batch)
+        out.append({"model": name, "batch": batch, "reviews_per_s": round(rate),
+                    "vs_keras_predict": round(rate / ref, 2)})
+    return out
+
+
+def tokenizers(bundle, texts, seconds: float) -> list[dict]:
+    import pyarrow as pa
+
+    from rnnkit.runtime.fasttok import FastEncoder
+
+    tok = bundle.tokenizer()
+    fast = FastEncoder(tok)
+    mb = sum(len(t.encode()) for t in texts) / 1e6
+    arr = pa.array(texts, type=pa.large_string())
+    same = bool(np.array_equal(tok.encode(texts), fast.encode_arrow(arr)))
+    out = []
+    for name, fn in (("reference (Python regex)", lambda: tok.encode(texts)),
+                     ("fast (vectorised numpy)", lambda: fast.encode_arrow(arr))):
+        rate = timed(fn, seconds, len(texts))
+        out.append({"tokenizer": name, "reviews_per_s": round(rate),
+                    "mb_per_s": round(rate * mb / len(texts), 1), "ids_identical": same})
+    return out
+
+
+def make_csv(texts, rows: int, path: Path) -> Path:
+    reps = -(-rows // len(texts))
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(rows)],
+                          "text": (texts * reps)[:rows]})
+    frame.to_csv(path, index=False)
+    return path
+
+
+def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
+    src = make_csv(texts, rows, work / f"e2e_{rows}.csv")
+    rnnkit = [sys.executable, "-m", "rnnkit.cli", "score", str(src), "--model", bundle_path,
+              "--id-column", "id", "-q", "--no-progress"]
+    out = []
+    runs = {
+        "rnnkit score (ONNX)": rnnkit + ["-o", str(work / "onnx.csv")],
+        "rnnkit score (TFLite)": rnnkit + ["--backend", "tflite", "-o", str(work / "tfl.csv")],
+        "Keras baseline pipeline": [sys.executable, str(HERE / "keras_baseline.py"), bundle_path,
+                                    str(src), str(work / "keras.csv")],
+    }
+    for name, cmd in runs.items():
+        wall, rss = run_process(cmd)
+        out.append({"pipeline": name, "rows": rows, "seconds": round(wall, 2),
+                    "reviews_per_s": round(rows / wall), "peak_rss_mib": round(rss)})
+    base = out[-1]["seconds"]
+    for r in out:
+        r["vs_keras"] = round(base / r["seconds"], 2)
+    keras_p = pd.read_csv(work / "keras.csv")["probability"].to_numpy()
+    for r, f in zip(out, ("onnx.csv", "tfl.csv", "keras.csv"), strict=True):
+        got = pd.read_csv(work / f)["probability"].to_numpy()
+        r["max_abs_vs_keras"] = float(np.nanmax(np.abs(got - keras_p)))
+    return out
+
+
+def cold_start(bundle_path: str, texts, work: Path, repeats: int) -> list[dict]:
+    src = make_csv(texts, 10, work / "cold.csv")
+    cmds = {
+        "rnnkit score (ONNX)": [sys.executable, "-m", "rnnkit.cli", "score", str(src),
+                                "--model", bundle_path, "-q", "-o", str(work / "c1.csv")],
+        "Keras baseline pipeline": [sys.executable, str(HERE / "keras_baseline.py"),
+                                    bundle_path, str(src), str(work / "c2.csv")],
+    }
+    out = []
+    for name, cmd in cmds.items():
+        runs = [run_process(cmd) for _ in range(repeats)]
+        out.append({"pipeline": name, "median_seconds": round(statistics.median(w for w, _ in runs), 3),
+                    "peak_rss_mib": round(statistics.median(r for _, r in runs))})
+    base = out[-1]["median_seconds"]
+    for r in out:
+        r["vs_keras"] = round(base / r["median_seconds"], 1)
+    return out
+
+
+def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
+    out = []
+    for rows in sizes:
+        src = make_csv(texts, rows, work / f"mem_{rows}.csv")
+        wall, rss = run_process([sys.executable, "-m", "rnnkit.cli", "score", str(src),
+                                 "--model", bundle_path, "-q", "-o", str(work / "mem.parquet")])
+        src.unlink()
+        out.append({"rows": rows, "seconds": round(wall, 1), "reviews_per_s": round(rows / wall),
+                    "peak_rss_mib": round(rss)})
+    return out
+
+
+def markdown(res: dict) -> str:
+    def table(rows: list[dict]) -> str:
+        keys = list(rows[0])
+        lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+        lines += ["| " + " | ".join(f"{r[k]:,}" if isinstance(r[k], int) and not isinstance(
+            r[k], bool) else str(r[k]) for k in keys) + " |" for r in rows]
+        return "\n".join(lines)
+
+    m = res["machine"]
+    parts = [f"Run {res['date']} ({'quick' if res['quick'] else 'full'}) on {m['cores']} cores, "
+             f"{m['cpu']}, Python {m['python']}; "
+             + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+             "\n**Model only** (5k test split, already tokenized)\n", table(res["model_only"]),
+             "\n**Tokenizer**\n", table(res["tokenizer"]),
+             "\n**End to end** (CSV of IMDB reviews in, scores out)\n", table(res["end_to_end"]),
+             "\n**Cold start** (10-row CSV, whole process, median)\n", table(res["cold_start"]),
+             "\n**Memory** (`rnnkit score` to parquet)\n", table(res["memory"])]
+    return "\n".join(parts) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (< 2 minutes)")
+    ap.add_argument("--model", default=None, help="bundle (default: the shipped model)")
+    ap.add_argument("--output", default=str(HERE / "results"), help="results directory")
+    args = ap.parse_args()
+
+    from rnnkit.runtime.bundle import Bundle
+    from rnnkit.training.data import load_split
+
+    bundle = Bundle.open(args.model)
+    split = load_split(seed=bundle.manifest["model"]["config"]["seed"])
+    test, everything = split.test_texts, split.train_texts + split.test_texts
+    q = args.quick
+    seconds = 0.3 if q else 2.0
+    res = {"date": dt.datetime.now().strftime("%Y-%m-%d"), "quick": q, "machine": machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        res["model_only"] = model_only(bundle, test[: 1024 if q else 5000], seconds)
+        res["tokenizer"] = tokenizers(bundle, test[: 1000 if q else 5000], seconds)
+        res["end_to_end"] = end_to_end(str(bundle.path), everything, 5_000 if q else 200_000, work)
+        res["cold_start"] = cold_start(str(bundle.path), everything, work, 1 if q else 5)
+        res["memory"] = memory(str(bundle.path), everything,
+                               (5_000, 10_000) if q else (100_000, 1_000_000), work)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = res["date"] + ("-quick" if q else "")
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    text = markdown(res)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
