@@ -25,6 +25,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+import contextlib
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
@@ -55,9 +57,7 @@ def run_process(cmd: list[str], cwd: str | None = None) -> tuple[float, float]:
     peak = 0
     while proc.poll() is None:
         try:
-            rss = sum(
-                _pss(p) for p in [proc, *proc.children(recursive=True)]
-            )
+            rss = sum(_pss(p) for p in [proc, *proc.children(recursive=True)])
             peak = max(peak, rss)
         except psutil.Error:
             pass
@@ -87,14 +87,23 @@ def machine() -> dict:
     except OSError:
         pass
     versions = {}
-    for name in ("rnnkit", "onnxruntime", "tensorflow-cpu", "tensorflow", "ai-edge-litert",
-                 "numpy", "pyarrow"):
-        try:
+    for name in (
+        "rnnkit",
+        "onnxruntime",
+        "tensorflow-cpu",
+        "tensorflow",
+        "ai-edge-litert",
+        "numpy",
+        "pyarrow",
+    ):
+        with contextlib.suppress(md.PackageNotFoundError):
             versions[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "versions": versions}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "versions": versions,
+    }
 
 
 def model_only(bundle, texts, seconds: float) -> list[dict]:
@@ -117,8 +126,13 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
         rows.append(("Keras predict", batch, base))
         fn = tf.function(lambda t: km(t, training=False), reduce_retracing=True)
         chunks = [tf.constant(x[i : i + batch]) for i in range(0, n, batch)]
-        rows.append(("Keras tf.function", batch,
-                     timed(lambda c=chunks: [fn(t) for t in c], seconds, n)))
+        rows.append(
+            (
+                "Keras tf.function",
+                batch,
+                timed(lambda c=chunks, f=fn: [f(t) for t in c], seconds, n),
+            )
+        )
         with tempfile.TemporaryDirectory() as tmp:
             for form in onnx_export.FORMS:
                 path = Path(tmp) / f"{form}.onnx"
@@ -127,25 +141,49 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
                 onnx.save(onnx_export.convert(form, km, cfg), path)
                 for threads in (1, 2):
                     be = OnnxBackend(path, threads=threads)
-                    rate = timed(lambda be=be, x=x, b=batch: [be.predict_ids(x[i : i + b])
-                                 for i in range(0, len(x), b)], seconds, n)
+                    rate = timed(
+                        lambda be=be, x=x, b=batch: [
+                            be.predict_ids(x[i : i + b]) for i in range(0, len(x), b)
+                        ],
+                        seconds,
+                        n,
+                    )
                     rows.append((f"onnxruntime {form}, {threads} thread(s)", batch, rate))
-        for variant, fmt, cls in (("int8", "onnx", OnnxBackend), ("fp32", "tflite", TfliteBackend),
-                                  ("int8", "tflite", TfliteBackend)):
+        for variant, fmt, cls in (
+            ("int8", "onnx", OnnxBackend),
+            ("fp32", "tflite", TfliteBackend),
+            ("int8", "tflite", TfliteBackend),
+        ):
             try:
                 be = cls(bundle.format_file(fmt, variant), threads=1)
             except Exception:  # noqa: BLE001 - variant not exported
                 continue
-            rate = timed(lambda be=be, x=x, b=batch: [be.predict_ids(x[i : i + b])
-                         for i in range(0, len(x), b)], seconds, n)
-            rows.append((f"{'LiteRT' if fmt == 'tflite' else 'onnxruntime'} {variant}, 1 thread",
-                         batch, rate))
+            rate = timed(
+                lambda be=be, x=x, b=batch: [
+                    be.predict_ids(x[i : i + b]) for i in range(0, len(x), b)
+                ],
+                seconds,
+                n,
+            )
+            rows.append(
+                (
+                    f"{'LiteRT' if fmt == 'tflite' else 'onnxruntime'} {variant}, 1 thread",
+                    batch,
+                    rate,
+                )
+            )
         keras.backend.clear_session()
     out = []
     for name, batch, rate in rows:
         ref = next(r for nm, b, r in rows if nm == "Keras predict" and b == batch)
-        out.append({"model": name, "batch": batch, "reviews_per_s": round(rate),
-                    "vs_keras_predict": round(rate / ref, 2)})
+        out.append(
+            {
+                "model": name,
+                "batch": batch,
+                "reviews_per_s": round(rate),
+                "vs_keras_predict": round(rate / ref, 2),
+            }
+        )
     return out
 
 
@@ -160,37 +198,67 @@ def tokenizers(bundle, texts, seconds: float) -> list[dict]:
     arr = pa.array(texts, type=pa.large_string())
     same = bool(np.array_equal(tok.encode(texts), fast.encode_arrow(arr)))
     out = []
-    for name, fn in (("reference (Python regex)", lambda: tok.encode(texts)),
-                     ("fast (vectorised numpy)", lambda: fast.encode_arrow(arr))):
+    for name, fn in (
+        ("reference (Python regex)", lambda: tok.encode(texts)),
+        ("fast (vectorised numpy)", lambda: fast.encode_arrow(arr)),
+    ):
         rate = timed(fn, seconds, len(texts))
-        out.append({"tokenizer": name, "reviews_per_s": round(rate),
-                    "mb_per_s": round(rate * mb / len(texts), 1), "ids_identical": same})
+        out.append(
+            {
+                "tokenizer": name,
+                "reviews_per_s": round(rate),
+                "mb_per_s": round(rate * mb / len(texts), 1),
+                "ids_identical": same,
+            }
+        )
     return out
 
 
 def make_csv(texts, rows: int, path: Path) -> Path:
     reps = -(-rows // len(texts))
-    frame = pd.DataFrame({"id": [f"r{i}" for i in range(rows)],
-                          "text": (texts * reps)[:rows]})
+    frame = pd.DataFrame({"id": [f"r{i}" for i in range(rows)], "text": (texts * reps)[:rows]})
     frame.to_csv(path, index=False)
     return path
 
 
 def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
     src = make_csv(texts, rows, work / f"e2e_{rows}.csv")
-    rnnkit = [sys.executable, "-m", "rnnkit.cli", "score", str(src), "--model", bundle_path,
-              "--id-column", "id", "-q", "--no-progress"]
+    rnnkit = [
+        sys.executable,
+        "-m",
+        "rnnkit.cli",
+        "score",
+        str(src),
+        "--model",
+        bundle_path,
+        "--id-column",
+        "id",
+        "-q",
+        "--no-progress",
+    ]
     out = []
     runs = {
         "rnnkit score (ONNX)": rnnkit + ["-o", str(work / "onnx.csv")],
         "rnnkit score (TFLite)": rnnkit + ["--backend", "tflite", "-o", str(work / "tfl.csv")],
-        "Keras baseline pipeline": [sys.executable, str(HERE / "keras_baseline.py"), bundle_path,
-                                    str(src), str(work / "keras.csv")],
+        "Keras baseline pipeline": [
+            sys.executable,
+            str(HERE / "keras_baseline.py"),
+            bundle_path,
+            str(src),
+            str(work / "keras.csv"),
+        ],
     }
     for name, cmd in runs.items():
         wall, rss = run_process(cmd)
-        out.append({"pipeline": name, "rows": rows, "seconds": round(wall, 2),
-                    "reviews_per_s": round(rows / wall), "peak_rss_mib": round(rss)})
+        out.append(
+            {
+                "pipeline": name,
+                "rows": rows,
+                "seconds": round(wall, 2),
+                "reviews_per_s": round(rows / wall),
+                "peak_rss_mib": round(rss),
+            }
+        )
     base = out[-1]["seconds"]
     for r in out:
         r["vs_keras"] = round(base / r["seconds"], 2)
@@ -204,16 +272,36 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
 def cold_start(bundle_path: str, texts, work: Path, repeats: int) -> list[dict]:
     src = make_csv(texts, 10, work / "cold.csv")
     cmds = {
-        "rnnkit score (ONNX)": [sys.executable, "-m", "rnnkit.cli", "score", str(src),
-                                "--model", bundle_path, "-q", "-o", str(work / "c1.csv")],
-        "Keras baseline pipeline": [sys.executable, str(HERE / "keras_baseline.py"),
-                                    bundle_path, str(src), str(work / "c2.csv")],
+        "rnnkit score (ONNX)": [
+            sys.executable,
+            "-m",
+            "rnnkit.cli",
+            "score",
+            str(src),
+            "--model",
+            bundle_path,
+            "-q",
+            "-o",
+            str(work / "c1.csv"),
+        ],
+        "Keras baseline pipeline": [
+            sys.executable,
+            str(HERE / "keras_baseline.py"),
+            bundle_path,
+            str(src),
+            str(work / "c2.csv"),
+        ],
     }
     out = []
     for name, cmd in cmds.items():
         runs = [run_process(cmd) for _ in range(repeats)]
-        out.append({"pipeline": name, "median_seconds": round(statistics.median(w for w, _ in runs), 3),
-                    "peak_rss_mib": round(statistics.median(r for _, r in runs))})
+        out.append(
+            {
+                "pipeline": name,
+                "median_seconds": round(statistics.median(w for w, _ in runs), 3),
+                "peak_rss_mib": round(statistics.median(r for _, r in runs)),
+            }
+        )
     base = out[-1]["median_seconds"]
     for r in out:
         r["vs_keras"] = round(base / r["median_seconds"], 1)
@@ -224,11 +312,29 @@ def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
     out = []
     for rows in sizes:
         src = make_csv(texts, rows, work / f"mem_{rows}.csv")
-        wall, rss = run_process([sys.executable, "-m", "rnnkit.cli", "score", str(src),
-                                 "--model", bundle_path, "-q", "-o", str(work / "mem.parquet")])
+        wall, rss = run_process(
+            [
+                sys.executable,
+                "-m",
+                "rnnkit.cli",
+                "score",
+                str(src),
+                "--model",
+                bundle_path,
+                "-q",
+                "-o",
+                str(work / "mem.parquet"),
+            ]
+        )
         src.unlink()
-        out.append({"rows": rows, "seconds": round(wall, 1), "reviews_per_s": round(rows / wall),
-                    "peak_rss_mib": round(rss)})
+        out.append(
+            {
+                "rows": rows,
+                "seconds": round(wall, 1),
+                "reviews_per_s": round(rows / wall),
+                "peak_rss_mib": round(rss),
+            }
+        )
     return out
 
 
@@ -236,19 +342,33 @@ def markdown(res: dict) -> str:
     def table(rows: list[dict]) -> str:
         keys = list(rows[0])
         lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-        lines += ["| " + " | ".join(f"{r[k]:,}" if isinstance(r[k], int) and not isinstance(
-            r[k], bool) else str(r[k]) for k in keys) + " |" for r in rows]
+        lines += [
+            "| "
+            + " | ".join(
+                f"{r[k]:,}" if isinstance(r[k], int) and not isinstance(r[k], bool) else str(r[k])
+                for k in keys
+            )
+            + " |"
+            for r in rows
+        ]
         return "\n".join(lines)
 
     m = res["machine"]
-    parts = [f"Run {res['date']} ({'quick' if res['quick'] else 'full'}) on {m['cores']} cores, "
-             f"{m['cpu']}, Python {m['python']}; "
-             + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-             "\n**Model only** (5k test split, already tokenized)\n", table(res["model_only"]),
-             "\n**Tokenizer**\n", table(res["tokenizer"]),
-             "\n**End to end** (CSV of IMDB reviews in, scores out)\n", table(res["end_to_end"]),
-             "\n**Cold start** (10-row CSV, whole process, median)\n", table(res["cold_start"]),
-             "\n**Memory** (`rnnkit score` to parquet)\n", table(res["memory"])]
+    parts = [
+        f"Run {res['date']} ({'quick' if res['quick'] else 'full'}) on {m['cores']} cores, "
+        f"{m['cpu']}, Python {m['python']}; "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
+        "\n**Model only** (5k test split, already tokenized)\n",
+        table(res["model_only"]),
+        "\n**Tokenizer**\n",
+        table(res["tokenizer"]),
+        "\n**End to end** (CSV of IMDB reviews in, scores out)\n",
+        table(res["end_to_end"]),
+        "\n**Cold start** (10-row CSV, whole process, median)\n",
+        table(res["cold_start"]),
+        "\n**Memory** (`rnnkit score` to parquet)\n",
+        table(res["memory"]),
+    ]
     return "\n".join(parts) + "\n"
 
 
@@ -274,8 +394,9 @@ def main() -> None:
         res["tokenizer"] = tokenizers(bundle, test[: 1000 if q else 5000], seconds)
         res["end_to_end"] = end_to_end(str(bundle.path), everything, 5_000 if q else 200_000, work)
         res["cold_start"] = cold_start(str(bundle.path), everything, work, 1 if q else 5)
-        res["memory"] = memory(str(bundle.path), everything,
-                               (5_000, 10_000) if q else (100_000, 1_000_000), work)
+        res["memory"] = memory(
+            str(bundle.path), everything, (5_000, 10_000) if q else (100_000, 1_000_000), work
+        )
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     stem = res["date"] + ("-quick" if q else "")

@@ -79,6 +79,24 @@ def test_fast_encoder_equals_reference_on_random_text(batch):
     assert np.array_equal(fast, tok.encode([t or "" for t in batch]))
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.one_of(mixed, st.text(max_size=50)), max_size=6),
+    st.integers(1, 40),
+    st.integers(1, 6),
+)
+def test_fast_encoder_tail_window_equals_reference(batch, tail_bytes, maxlen):
+    """Long rows are read from a tail window; tiny windows exercise every boundary case."""
+    import pyarrow as pa
+
+    tok = Tokenizer.fit(batch + ["film the br a dont ab b1"], 30, maxlen=maxlen)
+    ids, counts = FastEncoder(tok).encode_with_counts(
+        pa.array(batch, pa.large_string()), tail_bytes=tail_bytes
+    )
+    assert np.array_equal(ids, tok.encode(batch))
+    assert all((c == 0) == (not tok.ids(t)) for c, t in zip(counts, batch, strict=True))
+
+
 def test_fast_encoder_long_words_and_slices():
     long = "supercalifragilisticexpialidocious"
     tok = Tokenizer(("the", long, "abcdefghijklmnop", "abcdefghijklmnopq"), 10, maxlen=5)

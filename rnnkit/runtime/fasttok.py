@@ -90,17 +90,23 @@ class FastEncoder:
         ids, _ = self.encode_with_counts(array)
         return ids
 
-    def encode_with_counts(self, array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Ids plus the number of tokens each row had before truncation."""
+    def encode_with_counts(
+        self, array: pa.Array, tail_bytes: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids plus each row's token count (for rows read only in part: at least maxlen).
+
+        Only the last ``maxlen`` tokens survive truncation, so a long row is first cut to
+        its last ``tail_bytes`` bytes (default ``8 * maxlen + 64``) and the window's first
+        token, which may be the cut end of a longer word, is discarded. A row whose window
+        then holds fewer than ``maxlen`` tokens is encoded again in full.
+        """
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         if not pa.types.is_large_string(array.type):
             array = array.cast(pa.large_string())
         n = len(array)
-        out = np.zeros((n, self.maxlen), dtype=np.int32)
-        counts = np.zeros(n, dtype=np.int64)
         if n == 0:
-            return out, counts
+            return np.zeros((0, self.maxlen), np.int32), np.zeros(0, np.int64)
         _, off_buf, data_buf = array.buffers()
         offsets = np.frombuffer(off_buf, dtype=np.int64)[array.offset : array.offset + n + 1]
         base = int(offsets[0])
@@ -110,10 +116,46 @@ class FastEncoder:
             if data_buf is not None
             else np.zeros(0, dtype=np.uint8)
         )
+        tail = 8 * self.maxlen + 64 if tail_bytes is None else tail_bytes
+        lengths = np.diff(offsets)
+        cut = lengths > tail
+        if cut.any():
+            starts = np.where(cut, offsets[1:] - tail, offsets[:-1])
+            kept = offsets[1:] - starts
+            new_offsets = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(kept, out=new_offsets[1:])
+            index = np.repeat(starts - new_offsets[:-1], kept)
+            index += np.arange(len(index), dtype=np.int64)
+            raw, offsets = raw[index], new_offsets
+        out, counts = self._encode_bytes(raw, offsets, cut)
+        redo = cut & (counts < self.maxlen)
+        redo_rows = np.flatnonzero(redo)
+        if len(redo_rows):
+            full_ids, full_counts = self.encode_with_counts(
+                array.take(pa.array(redo_rows)), tail_bytes=1 << 62
+            )
+            out[redo_rows], counts[redo_rows] = full_ids, full_counts
         non_ascii_rows = np.unique(
             np.searchsorted(offsets, np.flatnonzero(raw >= 128), "right") - 1
         )
+        non_ascii_rows = non_ascii_rows[~redo[non_ascii_rows]]
+        if len(non_ascii_rows):
+            texts = array.take(pa.array(non_ascii_rows)).to_pylist()
+            for row, text in zip(non_ascii_rows, texts, strict=True):
+                row_ids = self.tokenizer.ids(text)
+                counts[row] = len(row_ids)
+                out[row] = 0
+                tail_ids = row_ids[-self.maxlen :]
+                if tail_ids:
+                    out[row, self.maxlen - len(tail_ids) :] = tail_ids
+        return out, counts
 
+    def _encode_bytes(
+        self, raw: np.ndarray, offsets: np.ndarray, cut: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The byte rules on concatenated rows; ``cut`` rows lose their first token."""
+        n = len(offsets) - 1
+        out = np.zeros((n, self.maxlen), dtype=np.int32)
         data = _LOWER[raw]
         dropped = np.flatnonzero(data == _APOSTROPHE)
         if len(dropped):
@@ -131,15 +173,19 @@ class FastEncoder:
         lengths = np.flatnonzero(is_word & ~nxt) + 1 - starts
         rows = np.searchsorted(offsets, starts, "right") - 1
 
-        is_tag = (
+        drop = (
             (lengths == 2)
             & (data[starts] == _B)
             & (data[np.minimum(starts + 1, len(data) - 1)] == _R)
             & (starts > offsets[rows])
             & (data[starts - 1] == _LT)
         )
-        if is_tag.any():
-            keep_tok = ~is_tag
+        # The first token of a cut row may be the tail end of a longer word.
+        first = np.ones(len(starts), dtype=bool)
+        first[1:] = rows[1:] != rows[:-1]
+        drop |= first & cut[rows]
+        if drop.any():
+            keep_tok = ~drop
             starts, lengths, rows = starts[keep_tok], lengths[keep_tok], rows[keep_tok]
 
         token_ids = np.full(len(starts), OOV_ID, dtype=np.int32)
@@ -165,13 +211,4 @@ class FastEncoder:
         take = from_end < self.maxlen
         out[rows[take], self.maxlen - 1 - from_end[take]] = token_ids[take]
 
-        if len(non_ascii_rows):
-            texts = array.take(pa.array(non_ascii_rows)).to_pylist()
-            for row, text in zip(non_ascii_rows, texts, strict=True):
-                row_ids = self.tokenizer.ids(text)
-                counts[row] = len(row_ids)
-                out[row] = 0
-                tail = row_ids[-self.maxlen :]
-                if tail:
-                    out[row, self.maxlen - len(tail) :] = tail
         return out, counts
