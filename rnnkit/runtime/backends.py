@@ -24,7 +24,7 @@ class OnnxBackend:
     Session options, and why: one intra-op thread by default because rnnkit parallelises
     across batches (one session per worker process), and a recurrent step is too small to
     split across threads; sequential execution because the unrolled graph is a chain;
-    full graph optimisation, done once at load.
+    full graph optimisation, done once at load; no memory arena (see below).
     """
 
     name = "onnx"
@@ -38,6 +38,9 @@ class OnnxBackend:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # No arena: it keeps the high-water mark of every batch shape alive, which costs
+        # more memory than the allocations it saves on this small graph.
+        opts.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(
             os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )

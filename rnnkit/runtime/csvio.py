@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from .errors import DataError, UsageError
 
 TEXT_CANDIDATES = ("review", "text", "content", "body", "comment", "review_text", "sentence")
-BLOCK_SIZE = 4 << 20  # bytes per parsed block: ~3,000 IMDB reviews, a few MiB of RAM each
+BLOCK_SIZE = 1 << 20  # bytes per parsed block: ~750 IMDB reviews; bounds per-batch temporaries
 HEADER_PROBE = 64 << 10
 
 
