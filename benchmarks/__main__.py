@@ -221,9 +221,8 @@ def make_csv(texts, rows: int, path: Path) -> Path:
     return path
 
 
-def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
-    src = make_csv(texts, rows, work / f"e2e_{rows}.csv")
-    rnnkit = [
+def rnnkit_cmd(src: Path, bundle_path: str, *extra: str) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "rnnkit.cli",
@@ -231,22 +230,23 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
         str(src),
         "--model",
         bundle_path,
-        "--id-column",
-        "id",
         "-q",
-        "--no-progress",
+        *extra,
     ]
+
+
+def keras_cmd(src: Path, bundle_path: str, out: Path) -> list[str]:
+    return [sys.executable, str(HERE / "keras_baseline.py"), bundle_path, str(src), str(out)]
+
+
+def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
+    src = make_csv(texts, rows, work / f"e2e_{rows}.csv")
+    rnnkit = rnnkit_cmd(src, bundle_path, "--id-column", "id", "--no-progress")
     out = []
     runs = {
         "rnnkit score (ONNX)": rnnkit + ["-o", str(work / "onnx.csv")],
         "rnnkit score (TFLite)": rnnkit + ["--backend", "tflite", "-o", str(work / "tfl.csv")],
-        "Keras baseline pipeline": [
-            sys.executable,
-            str(HERE / "keras_baseline.py"),
-            bundle_path,
-            str(src),
-            str(work / "keras.csv"),
-        ],
+        "Keras baseline pipeline": keras_cmd(src, bundle_path, work / "keras.csv"),
     }
     for name, cmd in runs.items():
         wall, rss = run_process(cmd)
@@ -272,25 +272,8 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
 def cold_start(bundle_path: str, texts, work: Path, repeats: int) -> list[dict]:
     src = make_csv(texts, 10, work / "cold.csv")
     cmds = {
-        "rnnkit score (ONNX)": [
-            sys.executable,
-            "-m",
-            "rnnkit.cli",
-            "score",
-            str(src),
-            "--model",
-            bundle_path,
-            "-q",
-            "-o",
-            str(work / "c1.csv"),
-        ],
-        "Keras baseline pipeline": [
-            sys.executable,
-            str(HERE / "keras_baseline.py"),
-            bundle_path,
-            str(src),
-            str(work / "c2.csv"),
-        ],
+        "rnnkit score (ONNX)": rnnkit_cmd(src, bundle_path, "-o", str(work / "c1.csv")),
+        "Keras baseline pipeline": keras_cmd(src, bundle_path, work / "c2.csv"),
     }
     out = []
     for name, cmd in cmds.items():
@@ -312,20 +295,7 @@ def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
     out = []
     for rows in sizes:
         src = make_csv(texts, rows, work / f"mem_{rows}.csv")
-        wall, rss = run_process(
-            [
-                sys.executable,
-                "-m",
-                "rnnkit.cli",
-                "score",
-                str(src),
-                "--model",
-                bundle_path,
-                "-q",
-                "-o",
-                str(work / "mem.parquet"),
-            ]
-        )
+        wall, rss = run_process(rnnkit_cmd(src, bundle_path, "-o", str(work / "mem.parquet")))
         src.unlink()
         out.append(
             {

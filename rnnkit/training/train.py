@@ -246,7 +246,3 @@ def load_keras_model(bundle: Bundle):
 
     bundle.verify_files([KERAS_FILE])
     return keras.models.load_model(bundle.file(KERAS_FILE), safe_mode=True, compile=False)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use: rnnkit train")
