@@ -308,6 +308,22 @@ def info(bundle, as_json) -> None:
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="'spark': score on Apache Spark (needs rnnkit[spark]).",
+)
+@click.option(
+    "--master", default=None, help="Spark master URL with --engine spark (default: local[*])."
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(1),
+    default=None,
+    help="Spark partitions to score in (default: the cluster's parallelism).",
+)
 def score(
     source,
     output,
@@ -322,6 +338,9 @@ def score(
     workers,
     progress,
     quiet,
+    engine,
+    master,
+    partitions,
 ) -> None:
     """Score a CSV of raw reviews (path, '-' for stdin, .gz works) without TensorFlow.
 
@@ -334,9 +353,29 @@ def score(
       rnnkit score samples/reviews.csv
       rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
+      rnnkit score reviews/ --engine spark -o scores/
+      rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
     """
     from .runtime.errors import RnnkitError
     from .runtime.scoring import score_csv
+
+    if engine == "spark":
+        _score_on_spark(
+            source,
+            output,
+            fmt,
+            model,
+            text_column,
+            id_column,
+            keep_columns,
+            threshold,
+            backend,
+            encoding,
+            master,
+            partitions,
+            quiet,
+        )
+        return
 
     def announce(bundle) -> None:
         if not quiet:
@@ -376,6 +415,71 @@ def score(
         sys.exit(0)
     if not quiet:
         _err(f"rnnkit: {summary.line()}")
+
+
+def _score_on_spark(
+    source,
+    output,
+    fmt,
+    model,
+    text_column,
+    id_column,
+    keep_columns,
+    threshold,
+    backend,
+    encoding,
+    master,
+    partitions,
+    quiet,
+) -> None:
+    import time
+
+    from .runtime.errors import RnnkitError
+
+    if not output or output == "-":
+        raise click.UsageError("--engine spark writes a directory: give it with -o")
+    try:
+        from . import spark
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise click.ClickException(
+            'the Spark engine needs pyspark and Java: pip install "rnnkit[spark]"'
+        ) from exc
+    started = time.perf_counter()
+    try:
+        rows = spark.score_files(
+            source,
+            output,
+            text_column=text_column,
+            id_column=id_column,
+            model=model,
+            backend=backend,
+            threshold=threshold,
+            keep_columns=keep_columns,
+            format=fmt or "parquet",
+            master=master,
+            encoding=encoding,
+            partitions=partitions,
+        )
+    except RnnkitError as exc:
+        if exc.exit_code == 2:
+            raise click.UsageError(str(exc)) from exc
+        raise click.ClickException(str(exc)) from exc
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ImportError as exc:
+        raise click.ClickException(
+            f'the Spark engine needs pyspark: pip install "rnnkit[spark]" ({exc})'
+        ) from exc
+    except Exception as exc:  # Spark's own errors (AnalysisException, Py4JJavaError, ...)
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
+            raise click.ClickException(f"Spark failed: {first}") from exc
+        raise
+    if not quiet:
+        _err(
+            f"rnnkit: {rows} rows scored on Spark in {time.perf_counter() - started:.1f} s "
+            f"-> {output}"
+        )
 
 
 if __name__ == "__main__":  # pragma: no cover
