@@ -81,14 +81,20 @@ def test_scores_equal_the_reference_tokenizer_path(tmp_path):
 
 
 def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
+    """Many small blocks: thread pool + compiled tokenizer vs one thread + numpy tokenizer."""
+    from rnnkit.runtime import fasttok
+
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 4096)  # many small blocks -> the pool path
     src = tmp_path / "many.csv"
     rows = [
         (f"r{i}", f"review {i}: " + ("good fun " if i % 3 else "dull, bad ") * (i % 40))
         for i in range(3000)
     ]
+    rows[7] = ("r7", "Très drôle — un film CAFÉ’s «bien» 👍")
     pd.DataFrame(rows, columns=["id", "text"]).to_csv(src, index=False)
+    monkeypatch.setattr(fasttok, "COMPILED_MIN_ROWS", 10**9)
     one = rnnkit.score_csv(src, tmp_path / "one.parquet", workers=1)
+    monkeypatch.setattr(fasttok, "COMPILED_MIN_ROWS", 1)
     two = rnnkit.score_csv(src, tmp_path / "two.parquet", workers=2)
     assert one.rows == two.rows == 3000
     a, b = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")

@@ -71,11 +71,12 @@ def test_encode_properties(batch, vocab_size, maxlen):
     assert Tokenizer.fit(list(reversed(batch)), vocab_size, maxlen).words == tok.words
 
 
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.one_of(st.text(max_size=80), mixed, st.none()), max_size=10))
-def test_fast_encoder_equals_reference_on_random_text(batch):
+@given(batch=st.lists(st.one_of(st.text(max_size=80), mixed, st.none()), max_size=10))
+def test_fast_encoder_equals_reference_on_random_text(compiled, batch):
     tok = Tokenizer.fit([t for t in batch if t] + ["film the br a dont café"], 40, maxlen=6)
-    fast = FastEncoder(tok).encode(batch)
+    fast = FastEncoder(tok, compiled=compiled).encode(batch)
     assert np.array_equal(fast, tok.encode([t or "" for t in batch]))
 
 
@@ -104,12 +105,16 @@ def test_fast_encoder_long_words_and_slices():
     import pyarrow as pa
 
     arr = pa.array(["skip me"] + batch, type=pa.string()).slice(1)
-    assert np.array_equal(FastEncoder(tok).encode_arrow(arr), tok.encode([t or "" for t in batch]))
+    for compiled in (False, True):
+        got = FastEncoder(tok, compiled=compiled).encode_arrow(arr)
+        assert np.array_equal(got, tok.encode([t or "" for t in batch]))
 
 
-def test_fast_encoder_equals_reference_on_imdb(imdb_texts):
+@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
+def test_fast_encoder_equals_reference_on_imdb(imdb_texts, compiled):
     tok = Tokenizer.fit(imdb_texts[:3000], vocab_size=10_000, maxlen=100)
-    assert np.array_equal(FastEncoder(tok).encode(imdb_texts), tok.encode(imdb_texts))
+    fast = FastEncoder(tok, compiled=compiled)
+    assert np.array_equal(fast.encode(imdb_texts), tok.encode(imdb_texts))
 
 
 def test_hf_tokenizer_json_gives_identical_ids(imdb_texts, tmp_path):

@@ -41,6 +41,9 @@ class OnnxBackend:
         # No arena: it keeps the high-water mark of every batch shape alive, which costs
         # more memory than the allocations it saves on this small graph.
         opts.enable_cpu_mem_arena = False
+        # Memory patterns are planned and kept per input shape; every CSV block has its own
+        # row count, so they would pile up. Plain allocation is as fast on this graph.
+        opts.enable_mem_pattern = False
         self.session = ort.InferenceSession(
             os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )

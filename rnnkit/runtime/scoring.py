@@ -1,9 +1,10 @@
 """``score_csv``: stream a CSV of reviews through the model; rows in = rows out, in order.
 
-The main process parses CSV blocks (Arrow, multi-threaded) and writes results; worker
-processes tokenize and run inference, one model session each, so parsing, tokenizing and
-inference overlap on all cores. A file with a single block is scored in-process: no pool
-start-up for small inputs.
+The calling thread parses CSV blocks (Arrow) and writes results in order; a pool of
+threads, one per core, tokenizes (a compiled, GIL-free scan) and runs inference (one shared
+onnxruntime session, which also releases the GIL), so parsing, tokenizing and inference
+overlap on all cores in one process. A file with a single block is scored inline, with the
+numpy tokenizer: small inputs pay neither a pool nor the compiler.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,20 +53,6 @@ class ScoreSummary:
 
 
 # -- worker side -------------------------------------------------------------------------
-
-_WORKER_MODEL: SentimentModel | None = None
-
-
-def _init_worker(bundle_path: str, backend: str) -> None:
-    global _WORKER_MODEL
-    # The parent verified every hash before starting the pool; do not re-hash per worker.
-    _WORKER_MODEL = SentimentModel(Bundle.open(bundle_path, verify=False), backend=backend)
-
-
-def _score_in_worker(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    assert _WORKER_MODEL is not None
-    return _WORKER_MODEL.score_arrow(texts)
-
 
 # -- main side ---------------------------------------------------------------------------
 
@@ -162,14 +149,13 @@ def score_csv(
     writer = None
     counts = np.zeros(len(STATUSES), dtype=np.int64)
     rows = 0
-    pool: ProcessPoolExecutor | None = None
+    pool: ThreadPoolExecutor | None = None
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(unit=" rows", unit_scale=True, file=sys.stderr, desc="scoring")
     try:
-        local: SentimentModel | None = None
         pending: deque = deque()
 
         def emit(batch: pa.RecordBatch, probs: np.ndarray, status: np.ndarray) -> None:
@@ -183,21 +169,21 @@ def score_csv(
             if bar is not None:
                 bar.update(batch.num_rows)
 
+        model = SentimentModel(bundle, backend=backend)
         first = next(batches, None)
         second = next(batches, None) if first is not None else None
         if second is None or workers == 1:
-            # Small input (or asked for one worker): no process pool.
-            local = SentimentModel(bundle, backend=backend)
+            # Small input (or asked for one worker): no thread pool.
             for batch in (b for b in (first, second) if b is not None):
-                emit(batch, *local.score_arrow(batch.column(text_col)))
+                emit(batch, *model.score_arrow(batch.column(text_col)))
             for batch in batches:
-                emit(batch, *local.score_arrow(batch.column(text_col)))
+                emit(batch, *model.score_arrow(batch.column(text_col)))
         else:
-            pool = ProcessPoolExecutor(
-                max_workers=workers,
-                initializer=_init_worker,
-                initargs=(str(bundle.path), backend),
-            )
+            # Threads, not processes: the tokenizer kernel and onnxruntime release the GIL
+            # and the CSV parser is Arrow's, so one process uses every core while holding a
+            # single copy of the libraries and the model (and no text crosses a pipe).
+            model.encoder.warm_up()
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-score")
             in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
 
             def drain(limit: int) -> None:
@@ -206,10 +192,10 @@ def score_csv(
                     emit(batch, *future.result())
 
             for batch in (first, second):
-                pending.append((batch, pool.submit(_score_in_worker, batch.column(text_col))))
+                pending.append((batch, pool.submit(model.score_arrow, batch.column(text_col))))
             for batch in batches:
                 drain(in_flight - 1)
-                pending.append((batch, pool.submit(_score_in_worker, batch.column(text_col))))
+                pending.append((batch, pool.submit(model.score_arrow, batch.column(text_col))))
             drain(0)
         if writer is None:  # empty input: still write a valid, empty output
             empty = pa.RecordBatch.from_pylist([], schema=_empty_schema(columns, keep_columns))
