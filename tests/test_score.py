@@ -279,3 +279,16 @@ def test_shipped_bundle_backends_match_keras_on_the_test_split():
     for r in fp32:
         assert r.passed and r.max_abs <= 1e-5 and r.rows == 5006, r.describe()
     assert fp32[0].keras_accuracy >= 0.82
+
+
+def test_tflite_backend_in_threads_agrees_with_onnx(tmp_path, monkeypatch):
+    pytest.importorskip("ai_edge_litert", reason="needs the [tflite] extra")
+    monkeypatch.setattr(csvio, "BLOCK_SIZE", 8192)
+    src = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f"film {i} was " + ("great " if i % 2 else "awful ") * (i % 30)
+                           for i in range(2000)]}).to_csv(src, index=False)
+    rnnkit.score_csv(src, tmp_path / "onnx.parquet", workers=2)
+    rnnkit.score_csv(src, tmp_path / "tfl.parquet", workers=2, backend="tflite")
+    a = pd.read_parquet(tmp_path / "onnx.parquet")["probability"].to_numpy()
+    b = pd.read_parquet(tmp_path / "tfl.parquet")["probability"].to_numpy()
+    assert len(a) == len(b) == 2000 and np.abs(a - b).max() <= 1e-5

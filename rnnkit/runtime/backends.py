@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Protocol
 
@@ -57,7 +58,11 @@ class OnnxBackend:
 
 
 class TfliteBackend:
-    """LiteRT (``ai-edge-litert``) interpreter; the tensor is resized for each batch size."""
+    """LiteRT (``ai-edge-litert``) interpreter; the tensor is resized for each batch size.
+
+    A LiteRT interpreter is not thread-safe, so each thread gets its own (thread-local),
+    sharing the same model file.
+    """
 
     name = "tflite"
 
@@ -68,22 +73,35 @@ class TfliteBackend:
             raise ImportError(
                 'the TFLite backend needs ai-edge-litert: pip install "rnnkit[tflite]"'
             ) from exc
-        self.interpreter = Interpreter(model_path=os.fspath(path), num_threads=threads)
-        self._input = self.interpreter.get_input_details()[0]["index"]
-        self._output = self.interpreter.get_output_details()[0]["index"]
-        self._batch = -1
+        self._make = lambda: Interpreter(model_path=os.fspath(path), num_threads=threads)
+        self._local = threading.local()
+        self._state()  # fail now, in the caller's thread, if the file does not load
+
+    def _state(self):
+        state = getattr(self._local, "state", None)
+        if state is None:
+            interpreter = self._make()
+            state = self._local.state = {
+                "interpreter": interpreter,
+                "input": interpreter.get_input_details()[0]["index"],
+                "output": interpreter.get_output_details()[0]["index"],
+                "batch": -1,
+            }
+        return state
 
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float32)
-        if len(ids) != self._batch:
-            self.interpreter.resize_tensor_input(self._input, list(ids.shape), strict=False)
-            self.interpreter.allocate_tensors()
-            self._batch = len(ids)
-        self.interpreter.set_tensor(self._input, ids)
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output).reshape(-1).copy()
+        st = self._state()
+        interpreter = st["interpreter"]
+        if len(ids) != st["batch"]:
+            interpreter.resize_tensor_input(st["input"], list(ids.shape), strict=False)
+            interpreter.allocate_tensors()
+            st["batch"] = len(ids)
+        interpreter.set_tensor(st["input"], ids)
+        interpreter.invoke()
+        return interpreter.get_tensor(st["output"]).reshape(-1).copy()
 
 
 BACKENDS = {"onnx": OnnxBackend, "tflite": TfliteBackend}
