@@ -285,8 +285,13 @@ def test_tflite_backend_in_threads_agrees_with_onnx(tmp_path, monkeypatch):
     pytest.importorskip("ai_edge_litert", reason="needs the [tflite] extra")
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 8192)
     src = tmp_path / "in.csv"
-    pd.DataFrame({"text": [f"film {i} was " + ("great " if i % 2 else "awful ") * (i % 30)
-                           for i in range(2000)]}).to_csv(src, index=False)
+    pd.DataFrame(
+        {
+            "text": [
+                f"film {i} was " + ("great " if i % 2 else "awful ") * (i % 30) for i in range(2000)
+            ]
+        }
+    ).to_csv(src, index=False)
     rnnkit.score_csv(src, tmp_path / "onnx.parquet", workers=2)
     rnnkit.score_csv(src, tmp_path / "tfl.parquet", workers=2, backend="tflite")
     a = pd.read_parquet(tmp_path / "onnx.parquet")["probability"].to_numpy()
