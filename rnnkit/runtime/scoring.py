@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .bundle import Bundle
 from .csvio import AtomicOutput, iter_batches, pick_text_column
@@ -27,6 +28,7 @@ from .model import OK, STATUSES, SentimentModel
 from .writers import FORMATS, make_writer
 
 RESULT_COLUMNS = ("id", "probability", "label", "status")
+_STATUS_NAMES = pa.array(STATUSES, type=pa.string())
 
 
 @dataclass
@@ -83,15 +85,10 @@ def _result_batch(
         if id_column
         else pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
     )
-    missing = np.isnan(probs)
-    labels = np.where(probs >= threshold, "positive", "negative").astype(object)
-    labels[missing] = None
-    arrays = [
-        ids,
-        pa.array(probs, mask=missing, type=pa.float32()),
-        pa.array(labels, type=pa.string()),
-        pa.array(np.asarray(STATUSES, dtype=object)[status], type=pa.string()),
-    ]
+    probability = pa.array(probs, mask=np.isnan(probs), type=pa.float32())
+    # Arrow kernels, not object arrays: a null probability gives a null label.
+    label = pc.if_else(pc.greater_equal(probability, threshold), "positive", "negative")
+    arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
     names = list(RESULT_COLUMNS)
     if keep_columns:
         for col in batch.schema.names:
