@@ -6,12 +6,18 @@ The heavy side (TensorFlow) is imported lazily inside ``train``, ``export`` and 
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from . import __version__
-from .runtime.bundle import DEFAULT_BUNDLE_DIR, BundleError
+from .runtime.bundle import DEFAULT_BUNDLE_DIR
+from .runtime.errors import MissingExtraError, RnnkitError
+from .runtime.parity import DEFAULT_ATOL
+from .training.model import CELLS, TrainConfig
+
+_TRAIN_DEFAULTS = TrainConfig()
 
 
 def _err(message: str) -> None:
@@ -19,8 +25,6 @@ def _err(message: str) -> None:
 
 
 def _need_train_extra() -> None:
-    import os
-
     # TensorFlow's C++ logging is noise for a CLI user; errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # oneDNN reorders float sums between runs and machines; off, CPU training is repeatable.
@@ -28,12 +32,28 @@ def _need_train_extra() -> None:
     try:
         import tensorflow  # noqa: F401
     except ImportError as exc:
-        raise click.ClickException(
+        raise MissingExtraError(
             'this command needs the training extra: pip install "rnnkit[train]"'
         ) from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Maps rnnkit's errors to exit codes, in this one place: usage errors exit 2, every
+    other rnnkit error exits 1, each with its one-line message and no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except RnnkitError as exc:
+            if exc.exit_code == 2:
+                raise click.UsageError(str(exc), ctx) from exc
+            raise click.ClickException(str(exc)) from exc
+        except BrokenPipeError:  # e.g. `rnnkit score big.csv | head`
+            sys.stderr.close()
+            sys.exit(0)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rnnkit")
 def main() -> None:
     """Train, export and score a recurrent sentiment model.
@@ -73,16 +93,20 @@ def main() -> None:
     show_default=True,
     help="'keras' downloads keras.datasets.imdb (needs network).",
 )
-@click.option("--epochs", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--maxlen", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--vocab-size", type=click.IntRange(3), default=10_000, show_default=True)
-@click.option("--embed-dim", type=click.IntRange(1), default=32, show_default=True)
-@click.option("--units", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=_TRAIN_DEFAULTS.epochs, show_default=True)
 @click.option(
-    "--cell", type=click.Choice(["simple", "lstm", "gru"]), default="simple", show_default=True
+    "--batch-size", type=click.IntRange(1), default=_TRAIN_DEFAULTS.batch_size, show_default=True
 )
-@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--maxlen", type=click.IntRange(1), default=_TRAIN_DEFAULTS.maxlen, show_default=True)
+@click.option(
+    "--vocab-size", type=click.IntRange(3), default=_TRAIN_DEFAULTS.vocab_size, show_default=True
+)
+@click.option(
+    "--embed-dim", type=click.IntRange(1), default=_TRAIN_DEFAULTS.embed_dim, show_default=True
+)
+@click.option("--units", type=click.IntRange(1), default=_TRAIN_DEFAULTS.units, show_default=True)
+@click.option("--cell", type=click.Choice(CELLS), default=_TRAIN_DEFAULTS.cell, show_default=True)
+@click.option("--seed", type=int, default=_TRAIN_DEFAULTS.seed, show_default=True)
 @click.option(
     "--limit",
     type=click.IntRange(10),
@@ -114,8 +138,6 @@ def train(
       rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
     """
     _need_train_extra()
-    from .training.data import DataError
-    from .training.model import TrainConfig
     from .training.train import train as run_train
 
     cfg = TrainConfig(
@@ -129,18 +151,15 @@ def train(
         seed=seed,
         limit=limit,
     )
-    try:
-        run_train(
-            cfg,
-            output,
-            data=data,
-            text_column=text_column,
-            label_column=label_column,
-            source=source,
-            echo=click.echo,
-        )
-    except DataError as exc:
-        raise click.ClickException(str(exc)) from exc
+    run_train(
+        cfg,
+        output,
+        data=data,
+        text_column=text_column,
+        label_column=label_column,
+        source=source,
+        echo=click.echo,
+    )
 
 
 @main.command()
@@ -162,7 +181,7 @@ def train(
 @click.option(
     "--atol",
     type=click.FloatRange(0, min_open=True),
-    default=1e-5,
+    default=DEFAULT_ATOL,
     show_default=True,
     help="Max |Δ| allowed between Keras and an fp32 export.",
 )
@@ -179,15 +198,12 @@ def export(bundle, fmt, quantize, atol) -> None:
     """
     _need_train_extra()
     from .exporter.export import export_bundle
-    from .exporter.parity import ParityError, table
+    from .runtime.parity import table
 
     formats = ("onnx", "tflite") if fmt == "all" else (fmt,)
-    try:
-        done, results = export_bundle(
-            bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo
-        )
-    except (ParityError, BundleError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    done, results = export_bundle(
+        bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo
+    )
     click.echo(table(results))
     for f in formats:
         for variant, entry in done.manifest["formats"].get(f, {}).items():
@@ -202,7 +218,7 @@ def export(bundle, fmt, quantize, atol) -> None:
     "--atol",
     type=click.FloatRange(0, min_open=True),
     default=None,
-    help="Override the fp32 tolerance (default 1e-5).",
+    help=f"Override the fp32 tolerance (default {DEFAULT_ATOL:g}).",
 )
 def verify(bundle, atol) -> None:
     """Re-run every parity check of a bundle against Keras and print a table.
@@ -215,12 +231,9 @@ def verify(bundle, atol) -> None:
     """
     _need_train_extra()
     from .exporter.export import verify_bundle
-    from .exporter.parity import table
+    from .runtime.parity import table
 
-    try:
-        results = verify_bundle(bundle or DEFAULT_BUNDLE_DIR, atol=atol)
-    except BundleError as exc:
-        raise click.ClickException(str(exc)) from exc
+    results = verify_bundle(bundle or DEFAULT_BUNDLE_DIR, atol=atol)
     if not results:
         raise click.ClickException("nothing to verify: the bundle has no exported models")
     click.echo(table(results))
@@ -244,10 +257,7 @@ def info(bundle, as_json) -> None:
     from .runtime.bundle import Bundle
     from .runtime.card import model_card
 
-    try:
-        opened = Bundle.open(bundle)
-    except BundleError as exc:
-        raise click.ClickException(str(exc)) from exc
+    opened = Bundle.open(bundle)
     if as_json:
         import json
 
@@ -300,7 +310,7 @@ def info(bundle, as_json) -> None:
     "--workers",
     type=click.IntRange(1),
     default=None,
-    help="Worker processes (default: one per core).",
+    help="Worker threads (default: one per core).",
 )
 @click.option(
     "--progress/--no-progress",
@@ -356,130 +366,40 @@ def score(
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
     """
-    from .runtime.errors import RnnkitError
-    from .runtime.scoring import score_csv
-
-    if engine == "spark":
-        _score_on_spark(
-            source,
-            output,
-            fmt,
-            model,
-            text_column,
-            id_column,
-            keep_columns,
-            threshold,
-            backend,
-            encoding,
-            master,
-            partitions,
-            quiet,
-        )
-        return
 
     def announce(bundle) -> None:
         if not quiet:
-            from .runtime.bundle import resolve_bundle_path
+            _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {backend}")
 
-            _, why = resolve_bundle_path(model)
-            _err(f"rnnkit: model {bundle.path} ({why}), backend {backend}")
+    common = dict(
+        model=model,
+        text_column=text_column,
+        id_column=id_column,
+        keep_columns=keep_columns,
+        format=fmt,
+        threshold=threshold,
+        backend=backend,
+        encoding=encoding,
+        on_bundle=announce,
+    )
+    if engine == "spark":
+        try:
+            from . import spark
+        except ImportError as exc:
+            raise MissingExtraError(
+                f'the Spark engine needs pyspark: pip install "rnnkit[spark]" ({exc})'
+            ) from exc
+        summary = spark.score_files(source, output, master=master, partitions=partitions, **common)
+    else:
+        from .runtime.scoring import score_csv
 
-    if progress is None:
-        progress = sys.stderr.isatty()
-    try:
+        if progress is None:
+            progress = sys.stderr.isatty()
         summary = score_csv(
-            source,
-            output,
-            model=model,
-            text_column=text_column,
-            id_column=id_column,
-            keep_columns=keep_columns,
-            format=fmt,
-            threshold=threshold,
-            backend=backend,
-            encoding=encoding,
-            workers=workers,
-            progress=progress and not quiet,
-            on_bundle=announce,
+            source, output, workers=workers, progress=progress and not quiet, **common
         )
-    except RnnkitError as exc:
-        if exc.exit_code == 2:
-            raise click.UsageError(str(exc)) from exc
-        raise click.ClickException(str(exc)) from exc
-    except BundleError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ImportError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except BrokenPipeError:  # e.g. `rnnkit score big.csv | head`
-        sys.stderr.close()
-        sys.exit(0)
     if not quiet:
         _err(f"rnnkit: {summary.line()}")
-
-
-def _score_on_spark(
-    source,
-    output,
-    fmt,
-    model,
-    text_column,
-    id_column,
-    keep_columns,
-    threshold,
-    backend,
-    encoding,
-    master,
-    partitions,
-    quiet,
-) -> None:
-    import time
-
-    from .runtime.errors import RnnkitError
-
-    if not output or output == "-":
-        raise click.UsageError("--engine spark writes a directory: give it with -o")
-    try:
-        from . import spark
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise click.ClickException(
-            'the Spark engine needs pyspark and Java: pip install "rnnkit[spark]"'
-        ) from exc
-    started = time.perf_counter()
-    try:
-        rows = spark.score_files(
-            source,
-            output,
-            text_column=text_column,
-            id_column=id_column,
-            model=model,
-            backend=backend,
-            threshold=threshold,
-            keep_columns=keep_columns,
-            format=fmt or "parquet",
-            master=master,
-            encoding=encoding,
-            partitions=partitions,
-        )
-    except RnnkitError as exc:
-        if exc.exit_code == 2:
-            raise click.UsageError(str(exc)) from exc
-        raise click.ClickException(str(exc)) from exc
-    except BundleError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except ImportError as exc:
-        raise click.ClickException(
-            f'the Spark engine needs pyspark: pip install "rnnkit[spark]" ({exc})'
-        ) from exc
-    except Exception as exc:  # Spark's own errors (AnalysisException, Py4JJavaError, ...)
-        if type(exc).__module__.startswith(("pyspark", "py4j")):
-            first = str(exc).strip().splitlines()[0][:500] if str(exc).strip() else repr(exc)
-            raise click.ClickException(f"Spark failed: {first}") from exc
-        raise
-    if not quiet:
-        _err(
-            f"rnnkit: {rows} rows scored on Spark in {time.perf_counter() - started:.1f} s "
-            f"-> {output}"
-        )
 
 
 if __name__ == "__main__":  # pragma: no cover

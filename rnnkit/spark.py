@@ -2,8 +2,9 @@
 
 The bundle directory is shipped to the executors with ``SparkContext.addFile``; each Python
 worker loads it once (a module-level cache) and scores Arrow record batches with
-``mapInArrow`` through :meth:`SentimentModel.score_arrow` and the CLI's own result builder,
-so tokenizing, inference, statuses and labels are one code path, not a copy.
+``mapInArrow`` through :meth:`SentimentModel.score_arrow` and the shared result builder
+(``runtime/results.py``), so tokenizing, inference, statuses, labels and the output schema
+are one code path, not a copy.
 
 Reading CSV: Spark's defaults silently mis-read multi-line reviews (a quoted newline starts a
 new row and ``\\`` is the escape), so rnnkit reads with ``multiLine=True`` and ``escape='"'``
@@ -15,12 +16,18 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+
 from .runtime.bundle import Bundle
-from .runtime.errors import UsageError
+from .runtime.errors import RnnkitError, UsageError
 from .runtime.model import SentimentModel
-from .runtime.scoring import RESULT_COLUMNS, _result_batch
+from .runtime.results import STATUSES, result_batch, result_schema
+from .runtime.scoring import ScoreSummary, check_options, open_bundle
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
 # Spark reads both an unquoted empty field and a quoted "" as null by default; rnnkit tells
@@ -99,7 +106,7 @@ def score_dataframe(
     CSV file: its row number, as in ``rnnkit score``; pass ``id_col`` for many files).
     """
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_schema
 
     columns = df.columns
     if text_col not in columns:
@@ -119,22 +126,14 @@ def score_dataframe(
     if partitions:
         df = df.repartition(partitions)
 
-    id_type = T.LongType() if id_col is None else T.StringType()
-    fields = [
-        T.StructField("id", id_type),
-        T.StructField("probability", T.FloatType()),
-        T.StructField("label", T.StringType()),
-        T.StructField("status", T.StringType()),
-    ]
-    if keep_columns:
-        fields += [
-            T.StructField(f"input_{c}" if c in RESULT_COLUMNS else c, T.StringType())
-            for c in columns
-        ]
-    schema = T.StructType(fields)
+    schema = result_schema(
+        pa.int64() if id_col is None else pa.string(), columns if keep_columns else None
+    )
+    schema = pa.schema(
+        [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema]
+    )
 
     def score_batches(batches):
-        import pyarrow as pa
         import pyarrow.compute as pc
         from pyspark import SparkFiles
 
@@ -146,21 +145,12 @@ def score_dataframe(
             ]
             inputs = pa.RecordBatch.from_arrays(restored, names=columns)
             probs, status = scorer.score_arrow(inputs.column(text_col))
-            result = _result_batch(inputs, probs, status, 0, id_col, keep_columns, threshold)
-            if id_col is None:
-                arrays = [batch.column(row_col), *result.columns[1:]]
-                result = pa.RecordBatch.from_arrays(arrays, names=result.schema.names)
-            yield result.cast(pa.schema([(f.name, _arrow_type(f)) for f in schema.fields]))
+            ids = batch.column(row_col if id_col is None else id_col)
+            kept = inputs if keep_columns else None
+            result = result_batch(ids, probs, status, threshold=threshold, kept=kept)
+            yield result.cast(schema)
 
-    return df.mapInArrow(score_batches, schema)
-
-
-def _arrow_type(field):
-    import pyarrow as pa
-
-    return {"LongType": pa.int64(), "FloatType": pa.float32()}.get(
-        type(field.dataType).__name__, pa.string()
-    )
+    return df.mapInArrow(score_batches, from_arrow_schema(schema))
 
 
 def _with_row_number(df, name: str):
@@ -194,34 +184,77 @@ def score_files(
     backend: str = "onnx",
     threshold: float = 0.5,
     keep_columns: bool = False,
-    format: str = "parquet",
+    format: str | None = None,
     master: str | None = None,
     encoding: str = "utf-8",
     partitions: int | None = None,
-) -> int:
-    """``rnnkit score --engine spark``: read, score, write a directory; returns the row count."""
+    on_bundle: Callable[[Bundle], None] | None = None,
+) -> ScoreSummary:
+    """``rnnkit score --engine spark``: read, score, write a directory, count what was written.
+
+    Spark's own failures are raised as :class:`SparkJobError` with the root cause.
+    """
     from .runtime.csvio import pick_text_column
 
+    started = time.perf_counter()
+    format = format or "parquet"
+    if not output or output == "-":
+        raise UsageError("--engine spark writes a directory: give it with -o")
     if format not in ("parquet", "csv"):
         raise UsageError("--engine spark writes parquet or csv directories")
-    spark = session(master)
-    df = read_reviews(spark, source, encoding=encoding)
-    text_col = pick_text_column(df.columns, text_column, source)
-    parts = partitions or spark.sparkContext.defaultParallelism
-    scored = score_dataframe(
-        df,
-        text_col,
-        id_col=id_column,
-        model=model,
-        backend=backend,
-        threshold=threshold,
-        keep_columns=keep_columns,
-        partitions=parts,
+    check_options(threshold)
+    bundle = open_bundle(model, backend, on_bundle)
+    try:
+        spark = session(master)
+        df = read_reviews(spark, source, encoding=encoding)
+        text_col = pick_text_column(df.columns, text_column, source)
+        scored = score_dataframe(
+            df,
+            text_col,
+            id_col=id_column,
+            model=bundle.path,
+            backend=backend,
+            threshold=threshold,
+            keep_columns=keep_columns,
+            partitions=partitions or spark.sparkContext.defaultParallelism,
+        )
+        writer = scored.write.mode("errorifexists")
+        if format == "csv":
+            writer.option("header", True).option("escape", '"').csv(output)
+            written = spark.read.schema(scored.schema).option("header", True)
+            written = written.option("multiLine", True).option("escape", '"').csv(output)
+        else:
+            writer.parquet(output)
+            written = spark.read.parquet(output)
+        by_status = dict(written.groupBy("status").count().collect())
+    except RnnkitError:
+        raise
+    except Exception as exc:  # Spark's own errors (AnalysisException, Py4JJavaError, ...)
+        if type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise SparkJobError(f"Spark failed: {root_cause(exc)}") from exc
+        raise
+    counts = np.array([by_status.get(s, 0) for s in STATUSES], dtype=np.int64)
+    return ScoreSummary.from_counts(
+        counts, time.perf_counter() - started, output, str(bundle.path), engine="spark"
     )
-    writer = scored.write.mode("errorifexists")
-    if format == "csv":
-        writer.option("header", True).option("escape", '"').csv(output)
-        written = spark.read.option("header", True).option("multiLine", True)
-        return written.option("escape", '"').csv(output).count()
-    writer.parquet(output)
-    return spark.read.parquet(output).count()
+
+
+class SparkJobError(RnnkitError):
+    """A Spark job failed; the message carries the root cause from the Java side."""
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost message of a Spark error: the Java cause chain, not Py4J's wrapper."""
+    messages = []
+    java = getattr(exc, "java_exception", None)
+    while java is not None:
+        try:
+            text = java.toString()
+            java = java.getCause()
+        except Exception:  # noqa: BLE001 - the gateway may be gone; keep what we have
+            break
+        messages.append(text)
+    if messages:
+        return messages[-1][:1000]
+    text = str(exc).strip()
+    return text.splitlines()[0][:1000] if text else repr(exc)

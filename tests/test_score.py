@@ -71,7 +71,7 @@ def test_rows_in_equal_rows_out_in_order(tmp_path):
 def test_scores_equal_the_reference_tokenizer_path(tmp_path):
     model = rnnkit.load()
     texts = [t for _, t in AWKWARD if t and t.strip() and any(c.isalnum() for c in t)]
-    ids = model.tokenizer.encode(texts)
+    ids = model.tokenizer.encode(texts, compiled=False)
     np.testing.assert_array_equal(model.predict(texts), model.backend.predict_ids(ids))
     probs, labels = model.predict(
         ["A wonderful, moving film", "", "Awful, boring mess"], labels=True
@@ -81,8 +81,8 @@ def test_scores_equal_the_reference_tokenizer_path(tmp_path):
 
 
 def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
-    """Many small blocks: thread pool + compiled tokenizer vs one thread + numpy tokenizer."""
-    from rnnkit.runtime import fasttok
+    """Many small blocks: thread pool + compiled tokenizer vs one thread + reference."""
+    from rnnkit.runtime import tokenizer
 
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 4096)  # many small blocks -> the pool path
     src = tmp_path / "many.csv"
@@ -92,9 +92,9 @@ def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     ]
     rows[7] = ("r7", "Très drôle — un film CAFÉ’s «bien» 👍")
     pd.DataFrame(rows, columns=["id", "text"]).to_csv(src, index=False)
-    monkeypatch.setattr(fasttok, "COMPILED_MIN_ROWS", 10**9)
+    monkeypatch.setattr(tokenizer, "COMPILED_MIN_ROWS", 10**9)
     one = rnnkit.score_csv(src, tmp_path / "one.parquet", workers=1)
-    monkeypatch.setattr(fasttok, "COMPILED_MIN_ROWS", 1)
+    monkeypatch.setattr(tokenizer, "COMPILED_MIN_ROWS", 1)
     two = rnnkit.score_csv(src, tmp_path / "two.parquet", workers=2)
     assert one.rows == two.rows == 3000
     a, b = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
@@ -172,15 +172,19 @@ def test_output_is_atomic_on_error_and_interrupt(tmp_path, monkeypatch):
     from rnnkit.runtime import writers
 
     calls = {"n": 0}
-    real = writers._CsvWriter.write
+    real = writers.make_writer
 
-    def interrupted(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        real(self, batch)
+    class Interrupted:
+        def __init__(self, *args):
+            self.inner = real(*args)
 
-    monkeypatch.setattr(writers._CsvWriter, "write", interrupted)
+        def write_batch(self, batch):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            self.inner.write_batch(batch)
+
+    monkeypatch.setattr(writers, "make_writer", Interrupted)
     src.write_bytes(b"id,text\n" + good.encode())
     with pytest.raises(KeyboardInterrupt):
         rnnkit.score_csv(src, target, workers=1)

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnkit.runtime.fasttok import FastEncoder
 from rnnkit.runtime.tokenizer import OOV_ID, Tokenizer, build_vocabulary, split_words
 
 WORDS = ("the", "film", "good", "bad", "dont", "café", "br", "σ", "ς", "a1")
@@ -71,13 +70,12 @@ def test_encode_properties(batch, vocab_size, maxlen):
     assert Tokenizer.fit(list(reversed(batch)), vocab_size, maxlen).words == tok.words
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
 @settings(max_examples=300, deadline=None)
 @given(batch=st.lists(st.one_of(st.text(max_size=80), mixed, st.none()), max_size=10))
-def test_fast_encoder_equals_reference_on_random_text(compiled, batch):
+def test_compiled_scan_equals_reference_on_random_text(batch):
     tok = Tokenizer.fit([t for t in batch if t] + ["film the br a dont café"], 40, maxlen=6)
-    fast = FastEncoder(tok, compiled=compiled).encode(batch)
-    assert np.array_equal(fast, tok.encode([t or "" for t in batch]))
+    fast = tok.encode(batch, compiled=True)
+    assert np.array_equal(fast, tok.encode([t or "" for t in batch], compiled=False))
 
 
 @settings(max_examples=300, deadline=None)
@@ -86,19 +84,16 @@ def test_fast_encoder_equals_reference_on_random_text(compiled, batch):
     st.integers(1, 40),
     st.integers(1, 6),
 )
-def test_fast_encoder_tail_window_equals_reference(batch, tail_bytes, maxlen):
-    """Long rows are read from a tail window; tiny windows exercise every boundary case."""
-    import pyarrow as pa
-
+def test_compiled_scan_reads_long_rows_from_the_tail(batch, repeat, maxlen):
+    """The scan stops after maxlen tokens from the end; long rows cross that boundary."""
+    batch = [t * repeat for t in batch]
     tok = Tokenizer.fit(batch + ["film the br a dont ab b1"], 30, maxlen=maxlen)
-    ids, counts = FastEncoder(tok).encode_with_counts(
-        pa.array(batch, pa.large_string()), tail_bytes=tail_bytes
-    )
-    assert np.array_equal(ids, tok.encode(batch))
+    ids, counts = tok.encode_with_counts(batch, compiled=True)
+    assert np.array_equal(ids, tok.encode(batch, compiled=False))
     assert all((c == 0) == (not tok.ids(t)) for c, t in zip(counts, batch, strict=True))
 
 
-def test_fast_encoder_long_words_and_slices():
+def test_compiled_scan_long_words_and_slices():
     long = "supercalifragilisticexpialidocious"
     tok = Tokenizer(("the", long, "abcdefghijklmnop", "abcdefghijklmnopq"), 10, maxlen=5)
     batch = [f"The {long}!", "abcdefghijklmnop abcdefghijklmnopq abcdefghijklmnopqr", None, "x"]
@@ -106,15 +101,25 @@ def test_fast_encoder_long_words_and_slices():
 
     arr = pa.array(["skip me"] + batch, type=pa.string()).slice(1)
     for compiled in (False, True):
-        got = FastEncoder(tok, compiled=compiled).encode_arrow(arr)
-        assert np.array_equal(got, tok.encode([t or "" for t in batch]))
+        got = tok.encode(arr, compiled=compiled)
+        assert np.array_equal(got, tok.encode([t or "" for t in batch], compiled=False))
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["numpy", "numba"])
-def test_fast_encoder_equals_reference_on_imdb(imdb_texts, compiled):
+def test_compiled_scan_equals_reference_on_imdb(imdb_texts):
     tok = Tokenizer.fit(imdb_texts[:3000], vocab_size=10_000, maxlen=100)
-    fast = FastEncoder(tok, compiled=compiled)
-    assert np.array_equal(fast.encode(imdb_texts), tok.encode(imdb_texts))
+    assert np.array_equal(
+        tok.encode(imdb_texts, compiled=True), tok.encode(imdb_texts, compiled=False)
+    )
+
+
+def test_encode_uses_the_scan_for_large_inputs_only():
+    from rnnkit.runtime.tokenizer import COMPILED_MIN_ROWS
+
+    tok = Tokenizer(("film",), 10, maxlen=3)
+    tok.encode(["film"] * (COMPILED_MIN_ROWS - 1))
+    assert "_scan" not in tok.__dict__  # small input: numba never imported for it
+    tok.encode(["film"] * COMPILED_MIN_ROWS)
+    assert "_scan" in tok.__dict__
 
 
 def test_hf_tokenizer_json_gives_identical_ids(imdb_texts, tmp_path):
@@ -128,4 +133,4 @@ def test_hf_tokenizer_json_gives_identical_ids(imdb_texts, tmp_path):
     hf = HF.from_file(str(tmp_path / "tokenizer.json"))  # read back as another runtime would
     sample = imdb_texts[::5]
     hf_ids = np.array([e.ids for e in hf.encode_batch(sample)], dtype=np.int32)
-    assert np.array_equal(hf_ids, tok.encode(sample))
+    assert np.array_equal(hf_ids, tok.encode(sample, compiled=False))

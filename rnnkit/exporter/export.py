@@ -1,8 +1,9 @@
-"""``rnnkit export`` and ``rnnkit verify``: convert, validate against Keras, then record.
+"""``rnnkit export`` and heavy ``rnnkit verify``: convert, validate against Keras, record.
 
 Conversion and validation are separate steps. Files are written under temporary names and
-only renamed into place - and entered in the manifest - once every parity gate has passed;
-a failed export leaves the bundle exactly as it was.
+only renamed into place (and entered in the manifest) once every parity gate has passed; a
+failed export leaves the bundle exactly as it was. Parity runs on the bundle's own parity
+set (written by ``rnnkit train``), so export never needs the training data.
 """
 
 from __future__ import annotations
@@ -10,19 +11,28 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from .. import __version__
-from ..runtime.backends import OnnxBackend, TfliteBackend
-from ..runtime.bundle import Bundle, BundleError
-from ..training.data import load_split
+from ..runtime.backends import OnnxBackend, TfliteBackend, predict_in_batches
+from ..runtime.bundle import REFERENCE_OUTPUTS_FILE, Bundle, load_npz
+from ..runtime.errors import ParityError
+from ..runtime.parity import (
+    DEFAULT_ATOL,
+    ParityInputs,
+    ParityResult,
+    compare,
+    compare_outputs,
+    edge_sequences,
+)
+from ..runtime.verify import onnx_reference_predict, recorded_inputs, recorded_key, verify_formats
 from ..training.model import TrainConfig
 from ..training.train import library_versions, load_keras_model
 from . import onnx_export, tflite_export
-from .parity import DEFAULT_ATOL, ParityError, ParityInputs, ParityResult, compare, edge_sequences
 
 FORMATS = ("onnx", "tflite")
 FILES = {
@@ -35,30 +45,15 @@ FILES = {
 SCREEN_ROWS = 256  # rows used to screen candidate ONNX forms before the full parity run
 
 
-def parity_inputs(bundle: Bundle, keras_model, cfg: TrainConfig) -> ParityInputs:
-    """The bundle's own test split (rebuilt from the manifest) plus the edge sequences."""
-    data = bundle.manifest.get("data", {"source": "embedded"})
-    path = data.get("path")
-    if path is not None and not Path(path).is_file():
-        raise BundleError(
-            f"{bundle.path}: the training CSV {path} is gone; parity needs its test split"
-        )
-    split = load_split(
-        data.get("source", "embedded") if path is None else "csv",
-        path=path,
-        text_column=data.get("text_column", "text"),
-        label_column=data.get("label_column", "label"),
-        test_fraction=cfg.test_fraction,
-        seed=cfg.seed,
-        limit=cfg.limit,
-        vocab_size=cfg.vocab_size,
-    )
-    tokenizer = bundle.tokenizer()
+def keras_parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
+    """The bundle's parity set plus the edge sequences, with Keras's outputs computed live."""
+    ids, labels = bundle.parity_set()
+    cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
     edges = edge_sequences(cfg.vocab_size, cfg.maxlen)
-    ids = np.concatenate([tokenizer.encode(split.test_texts), np.stack(list(edges.values()))])
-    names = [f"test[{i}]" for i in range(len(split.test_texts))] + list(edges)
-    reference = keras_model.predict(ids, batch_size=1024, verbose=0).reshape(-1)
-    return ParityInputs(ids, split.test_labels, names, reference.astype(np.float64))
+    all_ids = np.concatenate([ids, np.stack(list(edges.values()))]).astype(np.int32)
+    names = [f"test[{i}]" for i in range(len(ids))] + list(edges)
+    reference = keras_model.predict(all_ids, batch_size=1024, verbose=0).reshape(-1)
+    return ParityInputs(all_ids, labels, names, reference.astype(np.float64))
 
 
 def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> float:
@@ -70,17 +65,15 @@ def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> 
     return done / (time.perf_counter() - start)
 
 
-def _reference_predict(model: onnx.ModelProto) -> Callable[[np.ndarray], np.ndarray]:
-    from onnx.reference import ReferenceEvaluator
-
-    evaluator = ReferenceEvaluator(model)
-    return lambda ids: evaluator.run(None, {"token_ids": ids})[0].reshape(-1)
-
-
 def choose_onnx_form(
-    keras_model, cfg: TrainConfig, inputs: ParityInputs, atol: float, work: Path, echo
+    keras_model, cfg: TrainConfig, inputs: ParityInputs, atol: float, echo
 ) -> tuple[onnx.ModelProto, list[dict]]:
-    """Convert every candidate form; keep the fastest that agrees on both ONNX runtimes."""
+    """Convert every candidate form; keep the first, in ``onnx_export.FORMS`` order, that
+    agrees with Keras on onnxruntime and on the ONNX reference evaluator.
+
+    A fixed preference, not a timing, decides: the exported file is the same on every
+    machine. The throughput of each form is measured and recorded as information only.
+    """
     screen = ParityInputs(
         inputs.ids[:SCREEN_ROWS],
         inputs.labels[: min(SCREEN_ROWS, inputs.n_test)],
@@ -88,7 +81,7 @@ def choose_onnx_form(
         inputs.reference[:SCREEN_ROWS],
     )
     bench_ids = np.resize(inputs.ids, (1024, cfg.maxlen))
-    candidates, best = [], None
+    candidates, chosen = [], None
     for form in onnx_export.FORMS:
         entry: dict = {"form": form}
         try:
@@ -97,48 +90,151 @@ def choose_onnx_form(
             entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
             candidates.append(entry)
             continue
-        path = work / f".candidate-{form}.onnx"
-        onnx.save(model, path)
-        try:
-            ort = OnnxBackend(path)
-            kw = dict(format="onnx", variant="fp32", atol=atol)
-            on_ort = compare(screen, ort.predict_ids, runtime="onnxruntime", **kw)
-            on_ref = compare(screen, _reference_predict(model), runtime="onnx-reference", **kw)
-            entry.update(
-                max_abs_onnxruntime=on_ort.max_abs,
-                max_abs_reference=on_ref.max_abs,
-                agrees=on_ort.passed and on_ref.passed,
-                reviews_per_s_1thread_b1024=round(_throughput(ort, bench_ids)),
-                bytes=path.stat().st_size,
-            )
-        finally:
-            path.unlink(missing_ok=True)
+        ort = OnnxBackend(model.SerializeToString())
+        kw = dict(format="onnx", variant="fp32", atol=atol)
+        on_ort = compare(screen, ort.predict_ids, runtime="onnxruntime", **kw)
+        on_ref = compare(screen, onnx_reference_predict(model), runtime="onnx-reference", **kw)
+        entry.update(
+            max_abs_onnxruntime=on_ort.max_abs,
+            max_abs_reference=on_ref.max_abs,
+            agrees=on_ort.passed and on_ref.passed,
+            reviews_per_s_1thread_b1024=round(_throughput(ort, bench_ids)),
+            opset=onnx_export.opset_of(model),
+            bytes=model.ByteSize(),
+        )
         echo(
-            f"  onnx form {form:17s} ort |Δ| {entry['max_abs_onnxruntime']:.1e}  reference "
-            f"|Δ| {entry['max_abs_reference']:.1e}  {entry['reviews_per_s_1thread_b1024']:>8,} "
-            "reviews/s (1 thread, batch 1024)"
+            f"  onnx form {form:17s} ort |Δ| {on_ort.max_abs:.1e}  reference |Δ| "
+            f"{on_ref.max_abs:.1e}  {entry['reviews_per_s_1thread_b1024']:>8,} reviews/s "
+            "(1 thread, batch 1024; information only)"
         )
         candidates.append(entry)
-        if entry["agrees"] and (
-            best is None
-            or entry["reviews_per_s_1thread_b1024"] > best[1]["reviews_per_s_1thread_b1024"]
-        ):
-            best = (model, entry)
-    if best is None:
+        if entry["agrees"] and chosen is None:
+            entry["chosen"] = True
+            chosen = model
+    if chosen is None:
         raise ParityError(
             "no ONNX graph form agrees with Keras on both onnxruntime and the ONNX reference "
             f"evaluator within atol {atol:g}: {candidates}"
         )
-    best[1]["chosen"] = True
-    return best[0], candidates
+    return chosen, candidates
 
 
-def _onnx_int8(fp32_path: Path, out_path: Path) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+@dataclass
+class Staged:
+    """Exported files written under temporary names, waiting for every gate to pass."""
 
-    quantize_dynamic(
-        fp32_path, out_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
+    bundle: Bundle
+    files: dict[tuple[str, str], tuple[Path, dict]] = field(default_factory=dict)
+    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # quantized recordings
+
+    def path(self, fmt: str, variant: str, info: dict) -> Path:
+        tmp = self.bundle.path / f".{FILES[fmt, variant]}.tmp"
+        self.files[fmt, variant] = (tmp, info)
+        return tmp
+
+    def cleanup(self) -> None:
+        for tmp, _ in self.files.values():
+            tmp.unlink(missing_ok=True)
+        (self.bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp").unlink(missing_ok=True)
+
+
+def _quantized(
+    staged: Staged, inputs: ParityInputs, fmt: str, variant: str, predict
+) -> ParityResult:
+    """Gate a quantized variant on accuracy and record its own outputs for later replay."""
+    got = predict_in_batches(predict, inputs.ids)
+    staged.outputs[recorded_key(fmt, variant)] = got.astype(np.float32)
+    agreement = float(((got >= 0.5) == (inputs.reference >= 0.5))[: inputs.n_test].mean())
+    staged.files[fmt, variant][1]["label_agreement_with_fp32"] = agreement
+    runtime = "onnxruntime" if fmt == "onnx" else "ai-edge-litert"
+    return compare_outputs(inputs, got, format=fmt, variant=variant, runtime=runtime, atol=None)
+
+
+def export_onnx(
+    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol, echo
+) -> list[ParityResult]:
+    model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, echo)
+    onnx_export.stamp_metadata(
+        model,
+        {
+            "rnnkit_version": __version__,
+            "tokenizer_sha256": staged.bundle.manifest["tokenizer"]["fingerprint"],
+            "cell": cfg.cell,
+            "maxlen": cfg.maxlen,
+        },
     )
+    chosen = next(c["form"] for c in candidates if c.get("chosen"))
+    info = {
+        "graph_form": chosen,
+        "opset": onnx_export.opset_of(model),
+        "ir_version": model.ir_version,
+        "candidates": candidates,
+    }
+    tmp = staged.path("onnx", "fp32", info)
+    onnx.save(model, tmp)
+    kw = dict(format="onnx", variant="fp32", atol=atol)
+    results = [
+        compare(inputs, OnnxBackend(tmp).predict_ids, runtime="onnxruntime", **kw),
+        compare(inputs, onnx_reference_predict(model), runtime="onnx-reference", **kw),
+    ]
+    if "int8" in quantize:
+        q_tmp = staged.path("onnx", "int8", {"graph_form": chosen, "quantization": "dynamic int8"})
+        onnx_export.quantize_int8(tmp, q_tmp)
+        staged.files["onnx", "int8"][1].update(
+            opset=onnx_export.opset_of(onnx.load(q_tmp)), ir_version=onnx.load(q_tmp).ir_version
+        )
+        results.append(_quantized(staged, inputs, "onnx", "int8", OnnxBackend(q_tmp).predict_ids))
+    return results
+
+
+def export_tflite(
+    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol
+) -> list[ParityResult]:
+    results = []
+    for variant in ("fp32", *[q for q in quantize if q in tflite_export.VARIANTS]):
+        tmp = staged.path("tflite", variant, {"graph_form": "keras-unrolled"})
+        tmp.write_bytes(tflite_export.convert(keras_model, cfg, variant))
+        predict = TfliteBackend(tmp).predict_ids
+        if variant == "fp32":
+            kw = dict(format="tflite", variant=variant, runtime="ai-edge-litert", atol=atol)
+            results.append(compare(inputs, predict, **kw))
+        else:
+            results.append(_quantized(staged, inputs, "tflite", variant, predict))
+    return results
+
+
+def commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) -> None:
+    """Rename the staged files into place, record Keras's outputs, update the manifest."""
+    bundle = staged.bundle
+    for (fmt, variant), (tmp, info) in staged.files.items():
+        final = FILES[fmt, variant]
+        os.replace(tmp, bundle.path / final)
+        bundle.record_file(final)
+        bundle.manifest.setdefault("formats", {}).setdefault(fmt, {})[variant] = {
+            "file": final,
+            **info,
+        }
+    for r in results:
+        bundle.manifest.setdefault("parity", {}).setdefault(r.format, {}).setdefault(r.variant, {})[
+            r.runtime
+        ] = r.to_dict()
+    recording = {}
+    if REFERENCE_OUTPUTS_FILE in bundle.manifest.get("files", {}):
+        recording = load_npz(bundle.file(REFERENCE_OUTPUTS_FILE))  # keep other variants'
+    n_edges = len(inputs.ids) - inputs.n_test
+    recording.update(
+        keras=inputs.reference.astype(np.float32),
+        edge_ids=inputs.ids[inputs.n_test :],
+        edge_names=np.array(inputs.row_names[inputs.n_test :], dtype=f"<U{64}")[:n_edges],
+        **staged.outputs,
+    )
+    tmp = bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **recording)
+    os.replace(tmp, bundle.file(REFERENCE_OUTPUTS_FILE))
+    bundle.record_file(REFERENCE_OUTPUTS_FILE)
+    bundle.manifest["exported"] = {"rnnkit_version": __version__, **library_versions()}
+    bundle.write_manifest()
 
 
 def export_bundle(
@@ -154,146 +250,43 @@ def export_bundle(
     cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
     keras_model = load_keras_model(bundle)
     echo(f"bundle {bundle.path}: {cfg.cell} cell, maxlen {cfg.maxlen}, vocab {cfg.vocab_size}")
-    inputs = parity_inputs(bundle, keras_model, cfg)
+    inputs = keras_parity_inputs(bundle, keras_model)
     echo(f"parity set: {inputs.n_test} test reviews + {len(inputs.ids) - inputs.n_test} edge rows")
-    staged: dict[tuple[str, str], tuple[Path, dict]] = {}
-    results: list[ParityResult] = []
-    tok_hash = bundle.manifest["tokenizer"]["fingerprint"]
-
-    def stage(fmt: str, variant: str, info: dict) -> Path:
-        tmp = bundle.path / f".{FILES[fmt, variant]}.tmp"
-        staged[fmt, variant] = (tmp, info)
-        return tmp
-
+    staged = Staged(bundle)
     try:
+        results = []
         if "onnx" in formats:
-            model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, bundle.path, echo)
-            onnx_export.stamp_metadata(
-                model,
-                {
-                    "rnnkit_version": __version__,
-                    "tokenizer_sha256": tok_hash,
-                    "cell": cfg.cell,
-                    "maxlen": cfg.maxlen,
-                },
-            )
-            chosen = next(c["form"] for c in candidates if c.get("chosen"))
-            info = {"graph_form": chosen, "opset": onnx_export.OPSET, "candidates": candidates}
-            tmp = stage("onnx", "fp32", info)
-            onnx.save(model, tmp)
-            ort = OnnxBackend(tmp)
-            results.append(
-                compare(
-                    inputs,
-                    ort.predict_ids,
-                    format="onnx",
-                    variant="fp32",
-                    runtime="onnxruntime",
-                    atol=atol,
-                )
-            )
-            results.append(
-                compare(
-                    inputs,
-                    _reference_predict(model),
-                    format="onnx",
-                    variant="fp32",
-                    runtime="onnx-reference",
-                    atol=atol,
-                )
-            )
-            if "int8" in quantize:
-                q_tmp = stage(
-                    "onnx", "int8", {"graph_form": chosen, "quantization": "dynamic int8"}
-                )
-                _onnx_int8(tmp, q_tmp)
-                results.append(
-                    compare(
-                        inputs,
-                        OnnxBackend(q_tmp).predict_ids,
-                        format="onnx",
-                        variant="int8",
-                        runtime="onnxruntime",
-                        atol=None,
-                    )
-                )
+            results += export_onnx(staged, keras_model, cfg, inputs, quantize, atol, echo)
         if "tflite" in formats:
-            for variant in ("fp32", *[q for q in quantize if q in tflite_export.VARIANTS]):
-                tmp = stage("tflite", variant, {"graph_form": "keras-unrolled"})
-                tmp.write_bytes(tflite_export.convert(keras_model, cfg, variant))
-                results.append(
-                    compare(
-                        inputs,
-                        TfliteBackend(tmp).predict_ids,
-                        format="tflite",
-                        variant=variant,
-                        runtime="ai-edge-litert",
-                        atol=atol if variant == "fp32" else None,
-                    )
-                )
+            results += export_tflite(staged, keras_model, cfg, inputs, quantize, atol)
         failed = [r for r in results if not r.passed]
         if failed:
             raise ParityError(
                 "export rejected, the exported model disagrees with Keras:\n  "
                 + "\n  ".join(r.describe() for r in failed)
             )
-        fp32 = {r.format: r for r in results if r.variant == "fp32"}
-        for fmt, variant in list(staged):
-            tmp, info = staged[fmt, variant]
-            final = FILES[fmt, variant]
-            if variant != "fp32" and fmt in fp32:
-                info["label_agreement_with_fp32"] = _agreement(inputs, tmp, fmt)
-            os.replace(tmp, bundle.path / final)
-            bundle.record_file(final)
-            bundle.manifest.setdefault("formats", {}).setdefault(fmt, {})[variant] = {
-                "file": final,
-                **info,
-            }
-        for r in results:
-            bundle.manifest.setdefault("parity", {}).setdefault(r.format, {}).setdefault(
-                r.variant, {}
-            )[r.runtime] = r.to_dict()
-        bundle.manifest["exported"] = {"rnnkit_version": __version__, **library_versions()}
-        bundle.write_manifest()
+        commit(staged, inputs, results)
     finally:
-        for tmp, _ in staged.values():
-            tmp.unlink(missing_ok=True)
+        staged.cleanup()
     return bundle, results
-
-
-def _agreement(inputs: ParityInputs, path: Path, fmt: str) -> float:
-    backend = OnnxBackend(path) if fmt == "onnx" else TfliteBackend(path)
-    got = np.concatenate(
-        [backend.predict_ids(inputs.ids[i : i + 1024]) for i in range(0, inputs.n_test, 1024)]
-    )[: inputs.n_test]
-    return float(((got >= 0.5) == (inputs.reference[: inputs.n_test] >= 0.5)).mean())
 
 
 def verify_bundle(
     path: str | os.PathLike | None = None, *, atol: float | None = None
 ) -> list[ParityResult]:
-    """Re-run every parity check the manifest records, against the files on disk."""
+    """Heavy verify: Keras runs live. Checks that the recording still matches the ``.keras``
+    file, then every exported file against live Keras (quantized: their own recording)."""
     bundle = Bundle.open(path)  # hashes first: a tampered file is refused by name
-    cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
-    keras_model = load_keras_model(bundle)
-    inputs = parity_inputs(bundle, keras_model, cfg)
-    results = []
-    for fmt, variants in sorted(bundle.manifest.get("formats", {}).items()):
-        for variant in sorted(variants):
-            file = bundle.format_file(fmt, variant)
-            gate = (atol if atol is not None else DEFAULT_ATOL) if variant == "fp32" else None
-            kw = dict(format=fmt, variant=variant, atol=gate)
-            if fmt == "onnx":
-                results.append(
-                    compare(inputs, OnnxBackend(file).predict_ids, runtime="onnxruntime", **kw)
-                )
-                if variant == "fp32":
-                    model = onnx.load(file)
-                    results.append(
-                        compare(inputs, _reference_predict(model), runtime="onnx-reference", **kw)
-                    )
-            else:
-                results.append(
-                    compare(inputs, TfliteBackend(file).predict_ids, runtime="ai-edge-litert", **kw)
-                )
-    return results
+    live = keras_parity_inputs(bundle, load_keras_model(bundle))
+    recorded, recording = recorded_inputs(bundle)
+    results = [
+        compare_outputs(
+            live,
+            recorded.reference,
+            format="keras",
+            variant="recording",
+            runtime="keras (live)",
+            atol=DEFAULT_ATOL if atol is None else atol,
+        )
+    ]
+    return results + verify_formats(bundle, live, recording, atol)[0]

@@ -13,14 +13,20 @@ tf2onnx's ``from_keras`` fails on Keras 3 models, so every conversion goes throu
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import onnx
+from onnx import helper
 
 from ..runtime.backends import INPUT_NAME, OUTPUT_NAME
 from ..training.model import TrainConfig, build_model
 from .onnx_graph import folded_rnn_onnx
 
+#: In order of preference: the first that agrees with Keras on every runtime is exported.
 FORMS = ("folded", "tf2onnx-unrolled", "tf2onnx")
-OPSET = 17  # tf2onnx 1.17 exports opsets 13-18; 17 is widely supported by runtimes.
+#: Opsets tried, lowest first. 13 is the floor: its Split takes sizes as an input (as the
+#: folded graph writes it) and tf2onnx 1.17 emits nothing older; 18 is tf2onnx's newest.
+OPSETS = tuple(range(13, 19))
 
 
 def _rename(model: onnx.ModelProto, old: str, new: str) -> None:
@@ -34,13 +40,26 @@ def _rename(model: onnx.ModelProto, old: str, new: str) -> None:
             vi.name = new
 
 
-def _from_keras(keras_model, maxlen: int) -> onnx.ModelProto:
+def opset_of(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def set_portable_versions(model: onnx.ModelProto) -> None:
+    """Declare the IR version that matches the opsets (onnx's own table), not the newest.
+
+    onnx >= 1.20 stamps IR 14 on every new model, which onnxruntime-web <= 1.30 and older
+    onnxruntime builds reject even when the opset is old.
+    """
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+
+
+def _from_keras(keras_model, maxlen: int, opset: int) -> onnx.ModelProto:
     import tensorflow as tf
     import tf2onnx
 
     spec = (tf.TensorSpec((None, maxlen), tf.int32, name=INPUT_NAME),)
     fn = tf.function(lambda ids: keras_model(ids, training=False), input_signature=spec)
-    model, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=OPSET)
+    model, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
     _rename(model, model.graph.input[0].name, INPUT_NAME)
     _rename(model, model.graph.output[0].name, OUTPUT_NAME)
     out = model.graph.output[0].type.tensor_type.shape
@@ -51,19 +70,44 @@ def _from_keras(keras_model, maxlen: int) -> onnx.ModelProto:
 
 
 def convert(form: str, keras_model, cfg: TrainConfig) -> onnx.ModelProto:
-    """One candidate ONNX model for ``keras_model`` (float32)."""
+    """One candidate ONNX model for ``keras_model`` (float32), at the lowest opset in
+    ``OPSETS`` whose full check accepts it, with the matching IR version."""
+    errors = []
+    for opset in OPSETS:
+        model = _convert_at(form, keras_model, cfg, opset)
+        set_portable_versions(model)
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+            errors.append(f"opset {opset}: {str(exc).splitlines()[0]}")
+            continue
+        return model
+    raise ValueError(f"{form}: no opset in {OPSETS[0]}-{OPSETS[-1]} validates: {errors}")
+
+
+def _convert_at(form: str, keras_model, cfg: TrainConfig, opset: int) -> onnx.ModelProto:
     if form == "folded":
-        model = folded_rnn_onnx(cfg.cell, keras_model.get_weights(), cfg.maxlen, opset=OPSET)
-    elif form == "tf2onnx":
-        model = _from_keras(keras_model, cfg.maxlen)
-    elif form == "tf2onnx-unrolled":
+        return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), cfg.maxlen, opset=opset)
+    if form == "tf2onnx":
+        return _from_keras(keras_model, cfg.maxlen, opset)
+    if form == "tf2onnx-unrolled":
         clone = build_model(cfg, unroll=True, compile=False)
         clone.set_weights(keras_model.get_weights())
-        model = _from_keras(clone, cfg.maxlen)
-    else:
-        raise ValueError(f"unknown ONNX form {form!r}; choose from {', '.join(FORMS)}")
+        return _from_keras(clone, cfg.maxlen, opset)
+    raise ValueError(f"unknown ONNX form {form!r}; choose from {', '.join(FORMS)}")
+
+
+def quantize_int8(fp32_path: Path, out_path: Path) -> None:
+    """Dynamic int8 (weights int8, activations quantized at run time), portable versions."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        fp32_path, out_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"]
+    )
+    model = onnx.load(out_path)
+    set_portable_versions(model)
     onnx.checker.check_model(model, full_check=True)
-    return model
+    onnx.save(model, out_path)
 
 
 def stamp_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:

@@ -33,11 +33,15 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
         return out
 
-    def split(self, x: str, parts: int) -> list[str]:
-        """Split the last axis into ``parts`` equal gates."""
+    def split(self, x: str, sizes: list[int]) -> list[str]:
+        """Split the last axis into gates of ``sizes``, given as an input (the form every
+        opset from 13 on reads the same way)."""
         self._n += 1
-        outs = [f"gate_{self._n}_{i}" for i in range(parts)]
-        self.nodes.append(helper.make_node("Split", [x], outs, axis=-1, num_outputs=parts))
+        name = f"split_sizes_{len(sizes)}x{sizes[0]}"
+        if not any(i.name == name for i in self.inits):
+            self.const(name, np.array(sizes, dtype=np.int64))
+        outs = [f"gate_{self._n}_{i}" for i in range(len(sizes))]
+        self.nodes.append(helper.make_node("Split", [x, name], outs, axis=-1))
         return outs
 
 
@@ -46,7 +50,7 @@ def _f32(x: np.ndarray) -> np.ndarray:
 
 
 def folded_rnn_onnx(
-    cell: str, weights: list[np.ndarray], maxlen: int, opset: int = 18
+    cell: str, weights: list[np.ndarray], maxlen: int, opset: int = 13
 ) -> onnx.ModelProto:
     """Build the folded graph from the Keras weight list of the seed architecture.
 
@@ -67,6 +71,7 @@ def folded_rnn_onnx(
     steps = g.op("Gather", "folded_embedding", INPUT_NAME, axis=0)  # [batch, maxlen, gates]
     index = [g.const(f"t{t}", np.array(t, dtype=np.int64)) for t in range(maxlen)]
 
+    units = rec.shape[0]
     h = c = None
     for t in range(maxlen):
         x_t = g.op("Gather", steps, index[t], axis=1)  # [batch, gates]
@@ -75,13 +80,13 @@ def folded_rnn_onnx(
             h = g.op("Relu", pre)
         elif cell == "lstm":
             z = x_t if h is None else g.op("Add", x_t, g.op("MatMul", h, "recurrent_kernel"))
-            i, f, cand, o = g.split(z, 4)  # Keras gate order: input, forget, cell, output
+            i, f, cand, o = g.split(z, [units] * 4)  # Keras gate order: input, forget, cell, output
             i, f, o = g.op("Sigmoid", i), g.op("Sigmoid", f), g.op("Sigmoid", o)
             new_c = g.op("Mul", i, g.op("Tanh", cand))
             c = new_c if c is None else g.op("Add", g.op("Mul", f, c), new_c)
             h = g.op("Mul", o, g.op("Tanh", c))
         elif cell == "gru":
-            xz, xr, xh = g.split(x_t, 3)  # Keras gate order: update, reset, candidate
+            xz, xr, xh = g.split(x_t, [units] * 3)  # Keras gate order: update, reset, candidate
             if h is None:
                 # h0 = 0, so h @ U + b_rec is just the recurrent bias (broadcast by Add).
                 hz, hr, hh = (
@@ -90,7 +95,7 @@ def folded_rnn_onnx(
                 )
             else:
                 rec_h = g.op("Add", g.op("MatMul", h, "recurrent_kernel"), rec_bias)
-                hz, hr, hh = g.split(rec_h, 3)
+                hz, hr, hh = g.split(rec_h, [units] * 3)
             zt = g.op("Sigmoid", g.op("Add", xz, hz))
             rt = g.op("Sigmoid", g.op("Add", xr, hr))
             cand = g.op("Tanh", g.op("Add", xh, g.op("Mul", rt, hh)))

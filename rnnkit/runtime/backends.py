@@ -4,33 +4,44 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from .errors import MissingExtraError
+
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probability"
+BATCH_SIZE = 1024
 
 
-class Backend(Protocol):
-    name: str
-
-    def predict_ids(self, ids: np.ndarray) -> np.ndarray: ...
+def predict_in_batches(
+    predict: Callable[[np.ndarray], np.ndarray], ids: np.ndarray, batch_size: int = BATCH_SIZE
+) -> np.ndarray:
+    """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one flat array."""
+    if len(ids) <= batch_size:
+        return np.asarray(predict(ids)).reshape(-1)
+    return np.concatenate(
+        [
+            np.asarray(predict(ids[i : i + batch_size])).reshape(-1)
+            for i in range(0, len(ids), batch_size)
+        ]
+    )
 
 
 class OnnxBackend:
     """onnxruntime on the CPU.
 
     Session options, and why: one intra-op thread by default because rnnkit parallelises
-    across batches (one session per worker process), and a recurrent step is too small to
-    split across threads; sequential execution because the unrolled graph is a chain;
+    across batches (worker threads share this session), and a recurrent step is too small
+    to split across threads; sequential execution because the unrolled graph is a chain;
     full graph optimisation, done once at load; no memory arena (see below).
     """
 
     name = "onnx"
 
-    def __init__(self, path: str | Path, threads: int = 1) -> None:
+    def __init__(self, path: str | Path | bytes, threads: int = 1) -> None:
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -45,8 +56,9 @@ class OnnxBackend:
         # Memory patterns are planned and kept per input shape; every CSV block has its own
         # row count, so they would pile up. Plain allocation is as fast on this graph.
         opts.enable_mem_pattern = False
+        model = path if isinstance(path, bytes) else os.fspath(path)
         self.session = ort.InferenceSession(
-            os.fspath(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            model, sess_options=opts, providers=["CPUExecutionProvider"]
         )
 
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
@@ -70,7 +82,7 @@ class TfliteBackend:
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
-            raise ImportError(
+            raise MissingExtraError(
                 'the TFLite backend needs ai-edge-litert: pip install "rnnkit[tflite]"'
             ) from exc
         self._make = lambda: Interpreter(model_path=os.fspath(path), num_threads=threads)

@@ -16,6 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .errors import BundleError
 from .tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"
@@ -23,13 +26,15 @@ SCHEMA = "rnnkit-manifest"
 SCHEMA_VERSION = 1
 TOKENIZER_FILE = "rnnkit-tokenizer.json"
 HF_TOKENIZER_FILE = "tokenizer.json"
+#: Held-out test inputs written at train time: ``ids`` (int32, [n, maxlen]) and ``labels``.
+PARITY_SET_FILE = "parity-set.npz"
+#: Written at export: Keras's outputs on the parity set + edge sequences (``keras``, with
+#: ``edge_ids``/``edge_names``) and each quantized variant's own outputs.
+REFERENCE_OUTPUTS_FILE = "reference-outputs.npz"
+SHIPPED_NAME = "imdb-rnn"
 #: Where ``rnnkit train`` writes and where ``export``/``score`` look when no path is given.
 DEFAULT_BUNDLE_DIR = "rnnkit-model"
 ENV_MODEL = "RNNKIT_MODEL"
-
-
-class BundleError(Exception):
-    """A bundle that cannot be trusted or used; the message names the file and the reason."""
 
 
 def sha256_file(path: Path) -> str:
@@ -41,10 +46,25 @@ def sha256_file(path: Path) -> str:
 
 
 def shipped_bundle_path() -> Path:
-    """The pretrained default bundle installed inside the package (``rnnkit/models``)."""
-    from .. import models
+    """The pretrained default bundle.
 
-    return Path(models.__file__).parent / "imdb-rnn"
+    Installed, it is inside the package (``rnnkit/models/imdb-rnn``); in a source checkout
+    (including one that shadows an installed rnnkit) it is the top-level ``models/``.
+    """
+    package = Path(__file__).resolve().parents[1]
+    for candidate in (package / "models", package.parent / "models"):
+        if (candidate / SHIPPED_NAME / MANIFEST).is_file():
+            return candidate / SHIPPED_NAME
+    return package / "models" / SHIPPED_NAME  # absent: Bundle.open names this path
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` file, never unpickling anything."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleError(f"{path}: unreadable array file ({exc})") from exc
 
 
 def resolve_bundle_path(path: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -63,12 +83,15 @@ def resolve_bundle_path(path: str | os.PathLike | None = None) -> tuple[Path, st
 class Bundle:
     path: Path
     manifest: dict = field(repr=False)
+    #: Why this bundle was chosen: "given", "$RNNKIT_MODEL", "./rnnkit-model ...", "shipped".
+    reason: str = "given"
 
     # -- reading --------------------------------------------------------------------------
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, *, verify: bool = True) -> Bundle:
-        resolved, _ = resolve_bundle_path(path)
+        """Resolve (see :func:`resolve_bundle_path`), read the manifest, check every hash."""
+        resolved, reason = resolve_bundle_path(path)
         manifest_path = resolved / MANIFEST
         if not resolved.is_dir():
             raise BundleError(f"{resolved}: no such bundle directory")
@@ -85,7 +108,7 @@ class Bundle:
                 f"{manifest_path}: schema_version {manifest.get('schema_version')} is not "
                 f"supported (this rnnkit reads {SCHEMA_VERSION})"
             )
-        bundle = cls(resolved, manifest)
+        bundle = cls(resolved, manifest, reason)
         if verify:
             bundle.verify_files()
         return bundle
@@ -129,6 +152,27 @@ class Bundle:
                 f"{MANIFEST} ({spec['vocab_size']}/{spec['maxlen']})"
             )
         return tok
+
+    def parity_set(self) -> tuple[np.ndarray, np.ndarray]:
+        """The held-out test split as token ids and labels, as written at train time."""
+        if PARITY_SET_FILE not in self.manifest.get("files", {}):
+            raise BundleError(
+                f"{self.path}: no {PARITY_SET_FILE}; this bundle predates it, retrain with "
+                "rnnkit train"
+            )
+        self.verify_files([PARITY_SET_FILE])
+        arrays = load_npz(self.file(PARITY_SET_FILE))
+        return arrays["ids"], arrays["labels"]
+
+    def reference_outputs(self) -> dict[str, np.ndarray]:
+        """The recorded outputs written by ``rnnkit export``."""
+        if REFERENCE_OUTPUTS_FILE not in self.manifest.get("files", {}):
+            raise BundleError(
+                f"{self.path}: no {REFERENCE_OUTPUTS_FILE} (Keras's recorded outputs); "
+                f"run: rnnkit export {self.path}"
+            )
+        self.verify_files([REFERENCE_OUTPUTS_FILE])
+        return load_npz(self.file(REFERENCE_OUTPUTS_FILE))
 
     def format_file(self, fmt: str, variant: str = "fp32") -> Path:
         formats = self.manifest.get("formats", {})

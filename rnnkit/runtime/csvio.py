@@ -1,4 +1,4 @@
-"""Reading review CSVs (streaming, any size) and writing score files atomically."""
+"""Reading review CSVs: streaming, any size, every column as text."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import gzip
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,31 +164,3 @@ def _utf8_error(name: str, col: str, arr: pa.Array, first_row: int, encoding: st
                 "not UTF-8, name its encoding, e.g. --encoding latin-1"
             )
     return DataError(f"{name}: column {col!r}: invalid text near row {first_row}")
-
-
-class AtomicOutput:
-    """A file written beside its target and renamed into place only on success.
-
-    After an error or Ctrl-C there is no file at the target and no temp file left behind.
-    """
-
-    def __init__(self, target: str | os.PathLike) -> None:
-        self.target = Path(target)
-        if self.target.is_dir():
-            raise UsageError(f"{self.target}: is a directory; give a file name for -o")
-        if not self.target.parent.is_dir():
-            raise UsageError(f"{self.target.parent}: output directory does not exist")
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.target.name}.", suffix=".partial", dir=self.target.parent
-        )
-        self.tmp = Path(tmp)
-        self.stream = os.fdopen(fd, "wb")
-
-    def commit(self) -> None:
-        self.stream.close()
-        os.chmod(self.tmp, 0o644)
-        os.replace(self.tmp, self.target)
-
-    def abort(self) -> None:
-        self.stream.close()
-        self.tmp.unlink(missing_ok=True)

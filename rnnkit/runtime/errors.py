@@ -1,19 +1,30 @@
-"""User-facing errors of the light side; the CLI maps them to exit codes."""
+"""rnnkit's one error hierarchy. Every message is written for the user (which file, row,
+column, and the fix); ``exit_code`` is what the CLI exits with (1 data/bundle, 2 usage)."""
 
 
 class RnnkitError(Exception):
-    """Base class: the message is written for the user (which file, row, column, fix)."""
+    """Base class of every error rnnkit raises on purpose."""
 
     exit_code = 1
 
 
 class DataError(RnnkitError):
-    """The input data cannot be read as promised (exit code 1)."""
+    """Input data that cannot be read as promised (exit code 1)."""
 
-    exit_code = 1
+
+class BundleError(RnnkitError):
+    """A bundle that cannot be trusted or used; the message names the file and the reason."""
+
+
+class ParityError(RnnkitError):
+    """An exported model that does not say what the Keras model said."""
+
+
+class MissingExtraError(RnnkitError):
+    """A feature needs an optional extra that is not installed (the message says which)."""
 
 
 class UsageError(RnnkitError):
-    """The command was asked for something impossible: a missing column or file (exit 2)."""
+    """The command asked for something impossible: a missing column or file (exit 2)."""
 
     exit_code = 2

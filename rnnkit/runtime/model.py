@@ -9,17 +9,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .backends import BACKENDS
+from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
-from .fasttok import FastEncoder
-
-# Row statuses, in the output and in ``Scores.status``.
-OK = "ok"
-MISSING = "missing_text"  # null / absent field
-EMPTY = "empty_text"  # empty or whitespace only
-NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
-STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
-INFER_BATCH = 1024
+from .errors import UsageError
+from .results import EMPTY, MISSING, NO_WORDS, STATUSES
+from .verify import self_check
 
 
 class SentimentModel:
@@ -27,26 +21,20 @@ class SentimentModel:
 
     def __init__(self, bundle: Bundle, backend: str = "onnx", threads: int = 1) -> None:
         if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         self.bundle = bundle
         self.tokenizer = bundle.tokenizer()
-        self.encoder = FastEncoder(self.tokenizer)
         self.backend_name = backend
         self.backend = BACKENDS[backend](bundle.format_file(backend), threads=threads)
+        # Before any scoring: this runtime must reproduce Keras's recorded outputs.
+        self_check(bundle, backend, self.backend.predict_ids)
 
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
-        if len(ids) <= INFER_BATCH:
-            return self.backend.predict_ids(ids)
-        return np.concatenate(
-            [
-                self.backend.predict_ids(ids[i : i + INFER_BATCH])
-                for i in range(0, len(ids), INFER_BATCH)
-            ]
-        )
+        return predict_in_batches(self.backend.predict_ids, ids)
 
     def score_arrow(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (NaN where unscorable) and status codes (index into STATUSES)."""
-        ids, counts = self.encoder.encode_with_counts(texts)
+        ids, counts = self.tokenizer.encode_with_counts(texts)
         status = np.zeros(len(ids), dtype=np.int8)
         no_tokens = counts == 0
         if no_tokens.any():
@@ -83,6 +71,7 @@ def load(
 ) -> SentimentModel:
     """Load a bundle (default: $RNNKIT_MODEL, ./rnnkit-model, else the shipped model).
 
-    Every file is checked against the manifest's sha256 before use.
+    Every file is checked against the manifest's sha256, and the backend must reproduce
+    Keras's recorded outputs on a slice of the parity set, before anything is scored.
     """
     return SentimentModel(Bundle.open(path), backend=backend, threads=threads)

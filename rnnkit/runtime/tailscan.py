@@ -11,12 +11,16 @@ the reference tokenizer. Word lookup is an exact open-address hash table (FNV-1a
 byte-by-byte comparison): ids are identical, not probably identical.
 
 Compiling takes about a second once; the machine code is cached next to this file.
+:class:`CompiledScan` is what ``Tokenizer.encode`` calls; nothing else uses this module.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 from numba import njit
+
+from .tokenizer import APOSTROPHES
 
 MAX_WORD = 128  # bytes; longer tokens are out of vocabulary without a lookup
 TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: reference
@@ -38,7 +42,7 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
             if cp == 0x3A3 or len(lowered) != 1:
                 continue  # context-dependent or multi-character lowercase
             low[cp] = ord(lowered)
-            if lowered in "'\u2019":
+            if lowered in APOSTROPHES:
                 cls[cp] = APOSTROPHE
             elif lowered.isalnum():
                 cls[cp] = WORD
@@ -203,3 +207,49 @@ def encode_tails(
             found += 1
             out[r, maxlen - found] = word_id
         counts[r] = found
+
+
+class CompiledScan:
+    """The vocabulary as flat arrays plus its hash table, ready for :func:`encode_tails`."""
+
+    def __init__(self, words: tuple[str, ...], maxlen: int, first_id: int) -> None:
+        encoded = [w.encode("utf-8") for w in words]  # each at most MAX_WORD bytes
+        self.maxlen = maxlen
+        self.lengths = np.array([len(w) for w in encoded], dtype=np.int64)
+        self.starts = np.zeros(len(encoded), dtype=np.int64)
+        if len(encoded) > 1:
+            np.cumsum(self.lengths[:-1], out=self.starts[1:])
+        self.blob = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
+        self.ids = np.arange(len(encoded), dtype=np.int32) + first_id
+        self.table = build_table(self.blob, self.starts, self.lengths)
+        self.cls, self.low = char_tables()
+
+    def encode(self, array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, ...]:
+        """``(ids, counts, rows for the reference)`` of an Arrow string array."""
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if not pa.types.is_large_string(array.type):
+            array = array.cast(pa.large_string())
+        n = len(array)
+        out = np.zeros((n, self.maxlen), dtype=np.int32)
+        counts = np.zeros(n, dtype=np.int64)
+        ref = np.zeros(n, dtype=np.bool_)
+        if n == 0:
+            return out, counts, np.zeros(0, dtype=np.int64)
+        # Arrow's own buffers, no copy: int64 offsets into one UTF-8 byte buffer.
+        _, off_buf, data_buf = array.buffers()
+        offsets = np.frombuffer(off_buf, dtype=np.int64)[array.offset : array.offset + n + 1]
+        base = int(offsets[0])
+        data = (
+            np.frombuffer(data_buf, dtype=np.uint8)[base : int(offsets[-1])]
+            if data_buf is not None
+            else np.zeros(0, dtype=np.uint8)
+        )
+        encode_tails(
+            data, offsets - base, self.maxlen, self.cls, self.low, self.blob, self.starts,
+            self.lengths, self.ids, self.table, out, counts, ref,
+        )  # fmt: skip
+        if array.null_count:  # Arrow does not promise that a null's span is empty
+            nulls = array.is_null().to_numpy(zero_copy_only=False)
+            out[nulls], counts[nulls], ref[nulls] = 0, 0, False
+        return out, counts, np.flatnonzero(ref)

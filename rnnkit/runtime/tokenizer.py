@@ -1,6 +1,6 @@
 """The tokenizer contract shared by training and scoring (reference implementation).
 
-The rules, applied in this order to each review (docs/tokenizer.md has the rationale):
+The rules, applied in this order to each review:
 
 1. Lowercase with Python's ``str.lower()`` (full Unicode mapping, no normalisation).
 2. Delete apostrophes (``'`` and the typographic ``’``), so "don't" and "don’t" are ``dont``.
@@ -17,10 +17,16 @@ The rules, applied in this order to each review (docs/tokenizer.md has the ratio
    vocabulary is a pure function of the training texts.
 6. Sequences are padded and truncated like Keras ``pad_sequences`` defaults: padding
    ``pre`` (zeros on the left), truncating ``pre`` (the *last* ``maxlen`` tokens are kept).
+
+``Tokenizer.encode`` is the one entry point. It runs this module's reference implementation
+for small inputs and the compiled tail scan (``tailscan.py``, numba) for large ones; the two
+are tested to give identical ids. The scan's character classes are generated from the same
+``str.lower()`` / ``str.isalnum()`` / ``APOSTROPHES`` used here.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 FORMAT = "rnnkit-tokenizer"
 FORMAT_VERSION = 1
@@ -37,7 +44,12 @@ PAD_ID = 0
 OOV_ID = 1
 FIRST_WORD_ID = 2
 
-_APOSTROPHES = re.compile("['\u2019]")
+APOSTROPHES = "'\u2019"
+#: Below this many rows the reference is used, so small inputs never pay numba's import
+#: and compile (about a second); once the scan is built it serves every batch.
+COMPILED_MIN_ROWS = 512
+
+_APOSTROPHES = re.compile(f"[{APOSTROPHES}]")
 # [^\W_] is exactly str.isalnum() for str patterns (Python re docs).
 _WORD = re.compile(r"[^\W_]+")
 # "<br" that is a whole token (not followed by a letter or digit): an HTML line break.
@@ -95,14 +107,56 @@ class Tokenizer:
         index = self.index
         return [index.get(w, OOV_ID) for w in split_words(text)]
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """``(len(texts), maxlen)`` int32 ids, pre-padded and pre-truncated."""
+    def encode(self, texts: Sequence[str | None] | pa.Array, *, compiled: bool | None = None):
+        """``(len(texts), maxlen)`` int32 ids, pre-padded and pre-truncated (None: padding).
+
+        ``compiled``: True = always the compiled scan, False = always the reference, None =
+        the scan for ``COMPILED_MIN_ROWS`` rows or more, or once it has been built.
+        """
+        return self.encode_with_counts(texts, compiled=compiled)[0]
+
+    def encode_with_counts(
+        self, texts: Sequence[str | None] | pa.Array, *, compiled: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids plus each row's token count (the compiled scan stops counting at maxlen)."""
+        if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+            texts = pa.array(list(texts), type=pa.large_string())
+        if compiled is None:
+            compiled = len(texts) >= COMPILED_MIN_ROWS or "_scan" in self.__dict__
+        if compiled and self._scan is not None:
+            ids, counts, redo = self._scan.encode(texts)
+            if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
+                ids[redo], counts[redo] = self.encode_reference(
+                    texts.take(pa.array(redo)).to_pylist()
+                )
+            return ids, counts
+        return self.encode_reference(texts.to_pylist())
+
+    def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The reference implementation: ids and full token counts, one text at a time."""
         out = np.zeros((len(texts), self.maxlen), dtype=np.int32)
+        counts = np.zeros(len(texts), dtype=np.int64)
         for row, text in enumerate(texts):
-            tail = self.ids(text)[-self.maxlen :]
+            all_ids = self.ids(text) if text else []
+            counts[row] = len(all_ids)
+            tail = all_ids[-self.maxlen :]
             if tail:
                 out[row, self.maxlen - len(tail) :] = tail
-        return out
+        return out, counts
+
+    def warm_up(self) -> None:
+        """Build the compiled scan now, before several threads share this tokenizer."""
+        self._scan  # noqa: B018 - the property builds and caches it
+
+    @functools.cached_property
+    def _scan(self):
+        """The compiled scan, or None for a vocabulary it cannot hold (a word longer than
+        ``tailscan.MAX_WORD`` bytes): such a tokenizer always uses the reference."""
+        from .tailscan import MAX_WORD, CompiledScan
+
+        if any(len(w.encode("utf-8")) > MAX_WORD for w in self.words):
+            return None
+        return CompiledScan(self.words, self.maxlen, FIRST_WORD_ID)
 
     # -- persistence -------------------------------------------------------------------
 

@@ -1,50 +1,136 @@
-"""Output writers: CSV, JSON Lines and Parquet, one Arrow record batch at a time."""
+"""Output writers: CSV, JSON Lines and Parquet, one Arrow record batch at a time.
+
+Every writer has ``write_batch(batch)`` and ``close()``: Arrow's CSV and Parquet writers
+already do, and :class:`JsonlWriter` follows them.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+
+from .errors import UsageError
 
 FORMATS = ("csv", "jsonl", "parquet")
 
 
-class _CsvWriter:
-    def __init__(self, sink, schema: pa.Schema) -> None:
-        self._writer = pacsv.CSVWriter(sink, schema)
+class JsonlWriter:
+    """One JSON object per row. Numbers are written by Arrow (shortest float32 repr, so
+    0.9 stays ``0.9``), text by the json module; nulls are ``null``."""
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-class _JsonlWriter:
     def __init__(self, sink, schema: pa.Schema) -> None:
         self._sink = sink
+        self._keys = [json.dumps(name, ensure_ascii=False) + ":" for name in schema.names]
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        # pandas' C JSON encoder; nulls become null, floats keep float32 precision.
-        text = batch.to_pandas().to_json(orient="records", lines=True, force_ascii=False)
-        if text and not text.endswith("\n"):
-            text += "\n"
-        self._sink.write(text.encode("utf-8"))
+    def write_batch(self, batch: pa.RecordBatch) -> None:
+        columns = []
+        for column in batch.columns:
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                values = [
+                    "null" if v is None else json.dumps(v, ensure_ascii=False)
+                    for v in column.to_pylist()
+                ]
+            else:
+                values = pc.fill_null(pc.cast(column, pa.string()), "null").to_pylist()
+            columns.append(values)
+        lines = [
+            "{" + ",".join(k + v for k, v in zip(self._keys, row, strict=True)) + "}\n"
+            for row in zip(*columns, strict=True)
+        ]
+        self._sink.write("".join(lines).encode("utf-8"))
 
     def close(self) -> None:
         self._sink.flush()
 
 
-class _ParquetWriter:
-    def __init__(self, sink, schema: pa.Schema) -> None:
-        self._writer = pq.ParquetWriter(sink, schema, compression="zstd")
+def make_writer(fmt: str, sink, schema: pa.Schema):
+    if fmt == "csv":
+        return pacsv.CSVWriter(sink, schema)
+    if fmt == "parquet":
+        return pq.ParquetWriter(sink, schema, compression="zstd")
+    return JsonlWriter(sink, schema)
+
+
+def output_format(fmt: str | None, output: str | None) -> str:
+    """``fmt`` if given, else from the output's extension (``.gz`` ignored), else csv."""
+    if fmt is None and output and output != "-":
+        name = output.lower().removesuffix(".gz")
+        for ext, guess in ((".parquet", "parquet"), (".jsonl", "jsonl"), (".json", "jsonl")):
+            if name.endswith(ext):
+                fmt = guess
+    fmt = fmt or "csv"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return fmt
+
+
+class AtomicOutput:
+    """A file written beside its target and renamed into place only on success.
+
+    After an error or Ctrl-C there is no file at the target and no temp file left behind.
+    """
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        self.target = Path(target)
+        if self.target.is_dir():
+            raise UsageError(f"{self.target}: is a directory; give a file name for -o")
+        if not self.target.parent.is_dir():
+            raise UsageError(f"{self.target.parent}: output directory does not exist")
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.target.name}.", suffix=".partial", dir=self.target.parent
+        )
+        self.tmp = Path(tmp)
+        self.stream = os.fdopen(fd, "wb")
+
+    def commit(self) -> None:
+        self.stream.close()
+        os.chmod(self.tmp, 0o644)
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        self.stream.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+class ResultSink:
+    """Where result batches go: stdout, or a file that is complete or absent.
+
+    The writer is made on the first batch, whose schema (the id's type) depends on the data.
+    Use as a context manager: leaving it with an exception removes the partial file.
+    """
+
+    def __init__(self, output: str | None, fmt: str, stdout=None) -> None:
+        self.fmt = fmt
+        self.target = AtomicOutput(output) if output else None
+        self.stream = self.target.stream if self.target else (stdout or sys.stdout.buffer)
+        self.writer = None
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self._writer.write_batch(batch)
+        if self.writer is None:
+            self.writer = make_writer(self.fmt, self.stream, batch.schema)
+        self.writer.write_batch(batch)
 
-    def close(self) -> None:
-        self._writer.close()
+    def finish(self, empty_schema: pa.Schema) -> None:
+        """Close the writer (an empty input still gets a valid, empty output)."""
+        if self.writer is None:
+            self.writer = make_writer(self.fmt, self.stream, empty_schema)
+        self.writer.close()
+        if self.target is not None:
+            self.target.commit()
+        elif hasattr(self.stream, "flush"):
+            self.stream.flush()
 
+    def __enter__(self) -> ResultSink:
+        return self
 
-def make_writer(fmt: str, sink, schema: pa.Schema):
-    return {"csv": _CsvWriter, "jsonl": _JsonlWriter, "parquet": _ParquetWriter}[fmt](sink, schema)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None and self.target is not None:
+            self.target.abort()

@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..runtime.errors import DataError
+
 POSITIVE = {"1", "1.0", "true", "positive", "pos"}
 NEGATIVE = {"0", "0.0", "false", "negative", "neg"}
 MIN_ROWS = 10
-
-
-class DataError(ValueError):
-    """Labelled data that cannot be used; the message names the file, row and value."""
 
 
 @dataclass
@@ -24,10 +22,6 @@ class Split:
     test_texts: list[str]
     test_labels: np.ndarray
     source: str
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.train_texts), "test": len(self.test_texts)}
 
 
 def embedded_imdb_path() -> Path:

@@ -10,11 +10,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..runtime.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE, Bundle, new_manifest
+from ..runtime.bundle import (
+    HF_TOKENIZER_FILE,
+    PARITY_SET_FILE,
+    TOKENIZER_FILE,
+    Bundle,
+    new_manifest,
+)
 from ..runtime.tokenizer import Tokenizer
 from .data import Split, load_split, stratified_split
 from .model import TrainConfig, build_model
@@ -47,21 +54,14 @@ def make_deterministic(seed: int) -> None:
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank statistic (ties get their average rank)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    """Area under the ROC curve by the rank statistic (tied scores share their mean rank)."""
     pos = labels == 1
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
         return float("nan")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)  # 1-based rank of each distinct score's last occurrence
+    ranks = (last - (counts - 1) / 2)[inverse]
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
@@ -108,6 +108,61 @@ def save_plot(history: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
+@dataclass
+class Parts:
+    """The training split cut into the part the model fits and the validation part."""
+
+    fit_texts: list[str]
+    fit_labels: np.ndarray
+    val_texts: list[str]
+    val_labels: np.ndarray
+
+
+def carve_validation(split: Split, cfg: TrainConfig) -> Parts:
+    """Validation comes from the training split only; the test split stays untouched."""
+    fit_idx, val_idx = stratified_split(
+        split.train_texts, split.train_labels, cfg.validation_fraction, cfg.seed + 1
+    )
+    return Parts(
+        [split.train_texts[i] for i in fit_idx],
+        split.train_labels[fit_idx],
+        [split.train_texts[i] for i in val_idx],
+        split.train_labels[val_idx],
+    )
+
+
+def fit_model(cfg: TrainConfig, tokenizer: Tokenizer, parts: Parts, echo, verbose: int | None):
+    """Fit and keep the best validation epoch; returns ``(model, history, best)``."""
+    model = build_model(cfg)
+    model.summary(print_fn=lambda line, *a, **k: echo(line))
+    best = _best_epoch_callback()
+    fit = model.fit(
+        tokenizer.encode(parts.fit_texts),
+        parts.fit_labels,
+        validation_data=(tokenizer.encode(parts.val_texts), parts.val_labels),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        shuffle=True,
+        callbacks=[best],
+        # One line per epoch when not on a terminal (logs, CI) instead of a redrawn bar.
+        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    return model, history, best
+
+
+def evaluate_once(model, x_test: np.ndarray, y_test: np.ndarray) -> tuple[dict, np.ndarray]:
+    """The single look at the test split, after model selection: metrics and probabilities."""
+    test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    test_prob = model.predict(x_test, batch_size=1024, verbose=0).ravel()
+    metrics = {
+        "test_accuracy": float(test_acc),
+        "test_loss": float(test_loss),
+        "test_roc_auc": roc_auc(y_test, test_prob),
+    }
+    return metrics, test_prob
+
+
 def train(
     cfg: TrainConfig,
     output: str | Path,
@@ -120,11 +175,9 @@ def train(
     verbose: int | None = None,
 ) -> Bundle:
     """Train the model described by ``cfg`` and write a bundle to ``output``."""
-    from .hf_tokenizer import write_hf_tokenizer
-
     started = time.perf_counter()
     make_deterministic(cfg.seed)
-    split: Split = load_split(
+    split = load_split(
         source,
         path=data,
         text_column=text_column,
@@ -134,71 +187,65 @@ def train(
         limit=cfg.limit,
         vocab_size=cfg.vocab_size,
     )
-    tr_idx, val_idx = stratified_split(
-        split.train_texts, split.train_labels, cfg.validation_fraction, cfg.seed + 1
-    )
-    fit_texts = [split.train_texts[i] for i in tr_idx]
-    val_texts = [split.train_texts[i] for i in val_idx]
-    y_fit, y_val = split.train_labels[tr_idx], split.train_labels[val_idx]
+    parts = carve_validation(split, cfg)
     echo(
-        f"data: {split.source}: {len(fit_texts)} train / {len(val_texts)} validation / "
-        f"{len(split.test_texts)} test reviews (seed {cfg.seed})"
+        f"data: {split.source}: {len(parts.fit_texts)} train / {len(parts.val_texts)} "
+        f"validation / {len(split.test_texts)} test reviews (seed {cfg.seed})"
     )
-
     # The vocabulary comes from the fitting part only: validation and test stay unseen.
-    tokenizer = Tokenizer.fit(fit_texts, cfg.vocab_size, cfg.maxlen)
-    x_fit, x_val = tokenizer.encode(fit_texts), tokenizer.encode(val_texts)
+    tokenizer = Tokenizer.fit(parts.fit_texts, cfg.vocab_size, cfg.maxlen)
+    model, history, best = fit_model(cfg, tokenizer, parts, echo, verbose)
     x_test = tokenizer.encode(split.test_texts)
-
-    model = build_model(cfg)
-    model.summary(print_fn=lambda line, *a, **k: echo(line))
-    best = _best_epoch_callback()
-    fit = model.fit(
-        x_fit,
-        y_fit,
-        validation_data=(x_val, y_val),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        callbacks=[best],
-        # One line per epoch when not on a terminal (logs, CI) instead of a redrawn bar.
-        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
-    )
-    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-
-    # The test split is touched once, here, after model selection.
-    test_loss, test_acc = model.evaluate(x_test, split.test_labels, batch_size=1024, verbose=0)
-    test_prob = model.predict(x_test, batch_size=1024, verbose=0).ravel()
-    metrics = {
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
-        "test_roc_auc": roc_auc(split.test_labels, test_prob),
-        "best_epoch": best.best_epoch + 1,
-        "best_val_loss": float(best.best_loss),
-        "history": history,
-        "data": {
+    metrics, test_prob = evaluate_once(model, x_test, split.test_labels)
+    metrics.update(
+        best_epoch=best.best_epoch + 1,
+        best_val_loss=float(best.best_loss),
+        history=history,
+        data={
             "source": split.source,
-            "train": len(fit_texts),
-            "validation": len(val_texts),
+            "train": len(parts.fit_texts),
+            "validation": len(parts.val_texts),
             "test": len(split.test_texts),
         },
-        "seed": cfg.seed,
-        "train_seconds": round(time.perf_counter() - started, 1),
-        "versions": library_versions(),
-    }
+        seed=cfg.seed,
+        train_seconds=round(time.perf_counter() - started, 1),
+        versions=library_versions(),
+    )
     echo(
         f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}, "
         f"ROC AUC {metrics['test_roc_auc']:.4f} (best epoch {metrics['best_epoch']})"
     )
-    sample = split.test_texts[0]
     echo(
-        f"sample: {sample[:70]!r}... -> p(positive) = {test_prob[0]:.3f} "
+        f"sample: {split.test_texts[0][:70]!r}... -> p(positive) = {test_prob[0]:.3f} "
         f"(label {int(split.test_labels[0])})"
     )
+    origin = {  # where the data came from (information: export needs only the parity set)
+        "source": source if data is None else "csv",
+        "path": None if data is None else str(Path(data).resolve()),
+        "text_column": text_column,
+        "label_column": label_column,
+    }
+    bundle = write_bundle(
+        Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin
+    )
+    echo(f"bundle written to {bundle.path}")
+    return bundle
 
-    out = Path(output)
+
+def write_bundle(
+    out: Path,
+    cfg: TrainConfig,
+    model,
+    tokenizer: Tokenizer,
+    metrics: dict,
+    parity_set: tuple[np.ndarray, np.ndarray],
+    origin: dict,
+) -> Bundle:
+    """Write every bundle file into a sibling temp dir and swap it in: a crash never leaves
+    half a bundle."""
+    from .hf_tokenizer import write_hf_tokenizer
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Write into a sibling temp dir and swap it in: a crash never leaves half a bundle.
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         os.chmod(work, 0o755)
@@ -208,24 +255,18 @@ def train(
         inference_model.save(work / KERAS_FILE)
         tokenizer.save(work / TOKENIZER_FILE)
         write_hf_tokenizer(tokenizer, work / HF_TOKENIZER_FILE)
+        ids, labels = parity_set
+        # The held-out inputs travel with the model: export and verify need no training data.
+        np.savez_compressed(
+            work / PARITY_SET_FILE, ids=ids.astype(np.int32), labels=labels.astype(np.int8)
+        )
         (work / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        with open(work / "history.csv", "w", newline="") as fh:
-            writer = csv.writer(fh)
-            keys = list(history)
-            writer.writerow(["epoch", *keys])
-            for i in range(len(history["loss"])):
-                writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
-        save_plot(history, work / "training.png")
+        write_history(metrics["history"], work / "history.csv")
+        save_plot(metrics["history"], work / "training.png")
         bundle = Bundle(work, new_manifest(tokenizer, cfg.to_dict(), metrics["versions"]))
         bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
-        # Enough to rebuild the exact test split at export time (parity runs on it).
-        bundle.manifest["data"] = {
-            "source": source if data is None else "csv",
-            "path": None if data is None else str(Path(data).resolve()),
-            "text_column": text_column,
-            "label_column": label_column,
-        }
+        bundle.manifest["data"] = origin
         for name in sorted(os.listdir(work)):
             bundle.record_file(name)
         bundle.write_manifest()
@@ -236,8 +277,16 @@ def train(
         shutil.rmtree(work, ignore_errors=True)
         raise
     bundle.path = out
-    echo(f"bundle written to {out}")
     return bundle
+
+
+def write_history(history: dict[str, list[float]], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        keys = list(history)
+        writer.writerow(["epoch", *keys])
+        for i in range(len(history["loss"])):
+            writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
 
 
 def load_keras_model(bundle: Bundle):

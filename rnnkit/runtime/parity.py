@@ -1,8 +1,11 @@
-"""Parity: run the Keras model and an exported model on the same ids and compare.
+"""Parity: run an exported model on the parity inputs and compare with Keras's outputs.
 
-The gate is absolute: an fp32 export whose max |Δ| exceeds ``atol`` (1e-5 by default) fails,
+The gate is absolute: an fp32 export whose max |Δ| exceeds ``atol`` (``DEFAULT_ATOL``) fails,
 with the figures and the worst rows in the message. Quantized exports are gated on test
 accuracy instead (at most one point below Keras) and report label agreement.
+
+Light side: numpy only. The reference outputs come from Keras live (``rnnkit export``,
+heavy ``verify``) or from the recording in the bundle (light ``verify``, every load).
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from .backends import predict_in_batches
+
+#: The fp32 parity tolerance, max |Δ| against Keras; defined here and nowhere else.
 DEFAULT_ATOL = 1e-5
 MAX_ACCURACY_DROP = 0.01
-
-
-class ParityError(RuntimeError):
-    """An export that does not say what the Keras model said."""
 
 
 def edge_sequences(vocab_size: int, maxlen: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -42,7 +44,11 @@ class ParityInputs:
     ids: np.ndarray  # test rows first, then edge rows
     labels: np.ndarray  # labels of the test rows
     row_names: list[str]  # "test[17]" or the edge sequence's name
-    reference: np.ndarray  # Keras probabilities for every row
+    reference: np.ndarray  # Keras probabilities for every row (or a variant's recording)
+    reference_name: str = "keras"  # what ``reference`` is: "keras", "recorded keras", ...
+
+    def with_reference(self, reference: np.ndarray, name: str) -> ParityInputs:
+        return ParityInputs(self.ids, self.labels, self.row_names, reference, name)
 
     @property
     def n_test(self) -> int:
@@ -66,6 +72,7 @@ class ParityResult:
     atol: float | None  # None: gated on accuracy (quantized variants)
     passed: bool
     worst_rows: list[str] = field(default_factory=list)
+    reference: str = "keras"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +80,8 @@ class ParityResult:
     def describe(self) -> str:
         gate = f"atol {self.atol:g}" if self.atol is not None else "accuracy drop <= 1 point"
         return (
-            f"{self.format}/{self.variant} on {self.runtime}: max |Δ| {self.max_abs:.3g}, "
+            f"{self.format}/{self.variant} on {self.runtime} vs {self.reference}: "
+            f"max |Δ| {self.max_abs:.3g}, "
             f"mean |Δ| {self.mean_abs:.3g}, {self.label_flips} label flips in {self.rows} rows, "
             f"accuracy {self.accuracy:.4f} vs Keras {self.keras_accuracy:.4f} ({gate}); "
             f"worst rows: {', '.join(self.worst_rows)}"
@@ -88,17 +96,31 @@ def compare(
     variant: str,
     runtime: str,
     atol: float | None,
-    batch_size: int = 1024,
 ) -> ParityResult:
     """Run ``predict`` over all rows (in batches, plus a batch of one) and gate the result."""
-    got = np.concatenate(
-        [predict(inputs.ids[i : i + batch_size]) for i in range(0, len(inputs.ids), batch_size)]
-    ).reshape(-1)
+    got = predict_in_batches(predict, inputs.ids)
     # A batch of one goes through its own shape path (dynamic batch axis, resized tensors).
-    single = predict(inputs.ids[:1]).reshape(-1)
-    diff = np.abs(got.astype(np.float64) - inputs.reference)
-    single_diff = float(abs(single[0] - inputs.reference[0]))
-    flips = int(((got >= 0.5) != (inputs.reference >= 0.5)).sum())
+    single = np.asarray(predict(inputs.ids[:1])).reshape(-1)
+    return compare_outputs(
+        inputs, got, single, format=format, variant=variant, runtime=runtime, atol=atol
+    )
+
+
+def compare_outputs(
+    inputs: ParityInputs,
+    got: np.ndarray,
+    single: np.ndarray | None = None,
+    *,
+    format: str,
+    variant: str,
+    runtime: str,
+    atol: float | None,
+) -> ParityResult:
+    """Gate outputs already computed (``single``: the first row run as a batch of one)."""
+    reference = np.asarray(inputs.reference, dtype=np.float64)
+    diff = np.abs(got.astype(np.float64) - reference)
+    single_diff = 0.0 if single is None else float(abs(single[0] - reference[0]))
+    flips = int(((got >= 0.5) != (reference >= 0.5)).sum())
     accuracy = float(((got[: inputs.n_test] >= 0.5) == inputs.labels).mean())
     keras_acc = inputs.keras_accuracy()
     max_abs = max(float(diff.max()), single_diff)
@@ -120,17 +142,30 @@ def compare(
         atol=atol,
         passed=bool(passed),
         worst_rows=[f"{inputs.row_names[i]} (|Δ| {diff[i]:.3g})" for i in worst],
+        reference=inputs.reference_name,
     )
 
 
 def table(results: list[ParityResult]) -> str:
     """A fixed-width table of parity figures for the console."""
-    head = ("format", "variant", "runtime", "rows", "max |Δ|", "mean |Δ|", "flips", "acc", "ok")
+    head = (
+        "format",
+        "variant",
+        "runtime",
+        "vs",
+        "rows",
+        "max |Δ|",
+        "mean |Δ|",
+        "flips",
+        "acc",
+        "ok",
+    )
     rows = [
         (
             r.format,
             r.variant,
             r.runtime,
+            r.reference,
             str(r.rows),
             f"{r.max_abs:.2e}",
             f"{r.mean_abs:.2e}",

@@ -1,0 +1,61 @@
+"""The output schema, defined once for every engine: ``id``, ``probability``, ``label``,
+``status``, then (``keep_columns``) the input columns, renamed ``input_<name>`` where they
+would clash with a result column."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Row statuses, in this order: ``status`` codes index into it.
+OK = "ok"
+MISSING = "missing_text"  # null / absent field
+EMPTY = "empty_text"  # empty or whitespace only
+NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
+STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
+
+RESULT_COLUMNS = ("id", "probability", "label", "status")
+_STATUS_NAMES = pa.array(STATUSES, type=pa.string())
+
+
+def kept_name(column: str) -> str:
+    """The output name of a kept input column."""
+    return f"input_{column}" if column in RESULT_COLUMNS else column
+
+
+def result_schema(id_type: pa.DataType, input_columns: list[str] | None = None) -> pa.Schema:
+    """Result columns, then the kept input columns (``None``: none kept) as text."""
+    fields = [
+        pa.field("id", id_type),
+        pa.field("probability", pa.float32()),
+        pa.field("label", pa.string()),
+        pa.field("status", pa.string()),
+    ]
+    fields += [pa.field(kept_name(c), pa.large_string()) for c in input_columns or []]
+    return pa.schema(fields)
+
+
+def result_batch(
+    ids: pa.Array,
+    probs: np.ndarray,
+    status: np.ndarray,
+    *,
+    threshold: float,
+    kept: pa.RecordBatch | None = None,
+) -> pa.RecordBatch:
+    """One output batch: NaN probabilities become nulls, and so do their labels."""
+    probability = pa.array(probs, mask=np.isnan(probs), type=pa.float32())
+    # Arrow kernels, not object arrays: a null probability gives a null label.
+    label = pc.if_else(pc.greater_equal(probability, threshold), "positive", "negative")
+    arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
+    names = list(RESULT_COLUMNS)
+    if kept is not None:
+        arrays += kept.columns
+        names += [kept_name(c) for c in kept.schema.names]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def row_numbers(first: int, n: int) -> pa.Array:
+    """0-based row numbers ``first .. first + n - 1``: the id when no id column is given."""
+    return pa.array(np.arange(first, first + n, dtype=np.int64))
