@@ -52,8 +52,8 @@ def run_process(cmd: list[str], cwd: str | None = None) -> tuple[float, float]:
     Reading PSS walks /proc/<pid>/smaps, which costs CPU; sampling more often than this
     measurably slows the process being timed on a 2-core machine.
 
-    Memory is the sum of PSS (proportional set size): pages that forked workers share with
-    their parent are counted once, not once per process as a plain RSS sum would.
+    Memory is the sum of PSS (proportional set size) over the process and any children
+    (the Keras baseline's, for instance): shared pages are counted once.
     """
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -114,7 +114,7 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
     import tensorflow as tf
 
     from rnnkit.exporter import onnx_export
-    from rnnkit.runtime.backends import OnnxBackend, TfliteBackend
+    from rnnkit.runtime.backends import OnnxBackend, TfliteBackend, predict_in_batches
     from rnnkit.training.model import TrainConfig
     from rnnkit.training.train import load_keras_model
 
@@ -145,9 +145,7 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
                 for threads in (1, 2):
                     be = OnnxBackend(path, threads=threads)
                     rate = timed(
-                        lambda be=be, x=x, b=batch: [
-                            be.predict_ids(x[i : i + b]) for i in range(0, len(x), b)
-                        ],
+                        lambda be=be, x=x, b=batch: predict_in_batches(be.predict_ids, x, b),
                         seconds,
                         n,
                     )
@@ -162,11 +160,7 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
             except Exception:  # noqa: BLE001 - variant not exported
                 continue
             rate = timed(
-                lambda be=be, x=x, b=batch: [
-                    be.predict_ids(x[i : i + b]) for i in range(0, len(x), b)
-                ],
-                seconds,
-                n,
+                lambda be=be, x=x, b=batch: predict_in_batches(be.predict_ids, x, b), seconds, n
             )
             rows.append(
                 (
@@ -191,25 +185,22 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
 
 
 def tokenizers(bundle, texts, seconds: float) -> list[dict]:
-    """Reference vs both fast encoders, one thread, in blocks of 750 reviews (as scoring)."""
+    """The reference vs the compiled scan, one thread, in blocks of 750 reviews (as scoring)."""
     import pyarrow as pa
-
-    from rnnkit.runtime.fasttok import FastEncoder
 
     tok = bundle.tokenizer()
     mb = sum(len(t.encode()) for t in texts) / 1e6
     blocks = [pa.array(texts[i : i + 750], pa.large_string()) for i in range(0, len(texts), 750)]
-    reference = tok.encode(texts)
-    encoders = {
-        "numpy byte path": FastEncoder(tok, compiled=False),
-        "compiled tail scan (numba)": FastEncoder(tok, compiled=True),
-    }
-    runs = [("reference (Python regex)", lambda: tok.encode(texts), True)]
-    for name, enc in encoders.items():
-        same = bool(
-            np.array_equal(np.concatenate([enc.encode_arrow(b) for b in blocks]), reference)
-        )
-        runs.append((name, lambda enc=enc: [enc.encode_arrow(b) for b in blocks], same))
+    reference = tok.encode(texts, compiled=False)
+    compiled = np.concatenate([tok.encode(b, compiled=True) for b in blocks])
+    runs = [
+        ("reference (Python regex)", lambda: tok.encode(texts, compiled=False), True),
+        (
+            "compiled tail scan (numba)",
+            lambda: [tok.encode(b, compiled=True) for b in blocks],
+            bool(np.array_equal(compiled, reference)),
+        ),
+    ]
     out = []
     for name, fn, same in runs:
         rate = timed(fn, seconds, len(texts))

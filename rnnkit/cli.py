@@ -20,6 +20,13 @@ from .training.model import CELLS, TrainConfig
 _TRAIN_DEFAULTS = TrainConfig()
 
 
+def _choice(*names: str, choices, default, help: str | None = None):
+    """An option with a fixed set of values and a shown default."""
+    return click.option(
+        *names, type=click.Choice(list(choices)), default=default, show_default=True, help=help
+    )
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -86,11 +93,10 @@ def main() -> None:
     show_default=True,
     help="Labels 0/1, true/false or positive/negative.",
 )
-@click.option(
+@_choice(
     "--source",
-    type=click.Choice(["embedded", "keras"]),
+    choices=["embedded", "keras"],
     default="embedded",
-    show_default=True,
     help="'keras' downloads keras.datasets.imdb (needs network).",
 )
 @click.option("--epochs", type=click.IntRange(1), default=_TRAIN_DEFAULTS.epochs, show_default=True)
@@ -105,7 +111,7 @@ def main() -> None:
     "--embed-dim", type=click.IntRange(1), default=_TRAIN_DEFAULTS.embed_dim, show_default=True
 )
 @click.option("--units", type=click.IntRange(1), default=_TRAIN_DEFAULTS.units, show_default=True)
-@click.option("--cell", type=click.Choice(CELLS), default=_TRAIN_DEFAULTS.cell, show_default=True)
+@_choice("--cell", choices=CELLS, default=_TRAIN_DEFAULTS.cell)
 @click.option("--seed", type=int, default=_TRAIN_DEFAULTS.seed, show_default=True)
 @click.option(
     "--limit",
@@ -113,22 +119,7 @@ def main() -> None:
     default=None,
     help="Use only this many labelled reviews (quick experiments).",
 )
-def train(
-    output,
-    data,
-    text_column,
-    label_column,
-    source,
-    epochs,
-    batch_size,
-    maxlen,
-    vocab_size,
-    embed_dim,
-    units,
-    cell,
-    seed,
-    limit,
-) -> None:
+def train(output, data, text_column, label_column, source, **hyper) -> None:
     """Train the sentiment RNN and write a model bundle.
 
     \b
@@ -140,19 +131,9 @@ def train(
     _need_train_extra()
     from .training.train import train as run_train
 
-    cfg = TrainConfig(
-        vocab_size=vocab_size,
-        maxlen=maxlen,
-        embed_dim=embed_dim,
-        units=units,
-        cell=cell,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=seed,
-        limit=limit,
-    )
+    # The hyper-parameter options are named after TrainConfig's fields.
     run_train(
-        cfg,
+        TrainConfig(**hyper),
         output,
         data=data,
         text_column=text_column,
@@ -164,14 +145,7 @@ def train(
 
 @main.command()
 @click.argument("bundle", required=False, type=click.Path(file_okay=False))
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["onnx", "tflite", "all"]),
-    default="onnx",
-    show_default=True,
-)
+@_choice("--format", "-f", "fmt", choices=["onnx", "tflite", "all"], default="onnx")
 @click.option(
     "--quantize",
     type=click.Choice(["int8", "float16"]),
@@ -304,7 +278,7 @@ def info(bundle, as_json) -> None:
     show_default=True,
     help="Probability at or above which the label is 'positive'.",
 )
-@click.option("--backend", type=click.Choice(["onnx", "tflite"]), default="onnx", show_default=True)
+@_choice("--backend", choices=["onnx", "tflite"], default="onnx")
 @click.option("--encoding", default="utf-8", show_default=True, help="Input text encoding.")
 @click.option(
     "--workers",
@@ -318,11 +292,10 @@ def info(bundle, as_json) -> None:
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr.")
-@click.option(
+@_choice(
     "--engine",
-    type=click.Choice(["local", "spark"]),
+    choices=["local", "spark"],
     default="local",
-    show_default=True,
     help="'spark': score on Apache Spark (needs rnnkit[spark]).",
 )
 @click.option(

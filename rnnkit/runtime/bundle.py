@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BundleError
+from .errors import BundleError, format_problem
 from .tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"
@@ -101,13 +101,9 @@ class Bundle:
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
-        if manifest.get("schema") != SCHEMA:
-            raise BundleError(f"{manifest_path}: not an rnnkit manifest")
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise BundleError(
-                f"{manifest_path}: schema_version {manifest.get('schema_version')} is not "
-                f"supported (this rnnkit reads {SCHEMA_VERSION})"
-            )
+        problem = format_problem(manifest, SCHEMA, SCHEMA_VERSION, key="schema")
+        if problem:
+            raise BundleError(f"{manifest_path}: {problem}")
         bundle = cls(resolved, manifest, reason)
         if verify:
             bundle.verify_files()

@@ -28,3 +28,15 @@ class UsageError(RnnkitError):
     """The command asked for something impossible: a missing column or file (exit 2)."""
 
     exit_code = 2
+
+
+def format_problem(doc: dict, kind: str, version: int, key: str = "format") -> str | None:
+    """What is wrong with a versioned rnnkit JSON document (``None``: nothing)."""
+    if doc.get(key) != kind:
+        return f"not an {kind} file ({key}={doc.get(key)!r})"
+    if doc.get(f"{key}_version") != version:
+        return (
+            f"{key}_version {doc.get(f'{key}_version')} is not supported (this rnnkit "
+            f"reads version {version})"
+        )
+    return None

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from .errors import format_problem
+
 FORMAT = "rnnkit-tokenizer"
 FORMAT_VERSION = 1
 PAD_ID = 0
@@ -188,13 +190,9 @@ class Tokenizer:
 
     @classmethod
     def from_dict(cls, data: dict) -> Tokenizer:
-        if data.get("format") != FORMAT:
-            raise ValueError(f"not an rnnkit tokenizer (format={data.get('format')!r})")
-        if data.get("format_version") != FORMAT_VERSION:
-            raise ValueError(
-                f"tokenizer format_version {data.get('format_version')} is not supported "
-                f"(this rnnkit reads version {FORMAT_VERSION})"
-            )
+        problem = format_problem(data, FORMAT, FORMAT_VERSION)
+        if problem:
+            raise ValueError(problem)
         return cls(tuple(data["words"]), int(data["vocab_size"]), int(data["maxlen"]))
 
     @classmethod
