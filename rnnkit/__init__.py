@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "load", "score_csv"]
+__all__ = ["__version__", "load", "score_csv", "score_files"]
 
 
 def __getattr__(name: str):
@@ -16,8 +16,8 @@ def __getattr__(name: str):
         from .runtime.model import load
 
         return load
-    if name == "score_csv":
-        from .runtime.scoring import score_csv
+    if name in ("score_files", "score_csv"):
+        from .runtime import scoring
 
-        return score_csv
+        return getattr(scoring, name)
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -241,7 +241,7 @@ def info(bundle, as_json) -> None:
 
 
 @main.command()
-@click.argument("source", type=str)
+@click.argument("sources", nargs=-1, required=True)
 @click.option(
     "--output",
     "-o",
@@ -281,6 +281,13 @@ def info(bundle, as_json) -> None:
 @_choice("--backend", choices=["onnx", "tflite"], default="onnx")
 @click.option("--encoding", default="utf-8", show_default=True, help="Input text encoding.")
 @click.option(
+    "--input-format",
+    type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
+    default=None,
+    help="Input format (default: from each file's extension; stdin: csv).",
+)
+@click.option("--delimiter", default=None, help="CSV field delimiter (default: , or tab for .tsv).")
+@click.option(
     "--workers",
     type=click.IntRange(1),
     default=None,
@@ -308,7 +315,7 @@ def info(bundle, as_json) -> None:
     help="Spark partitions to score in (default: the cluster's parallelism).",
 )
 def score(
-    source,
+    sources,
     output,
     fmt,
     model,
@@ -318,6 +325,8 @@ def score(
     threshold,
     backend,
     encoding,
+    input_format,
+    delimiter,
     workers,
     progress,
     quiet,
@@ -325,16 +334,19 @@ def score(
     master,
     partitions,
 ) -> None:
-    """Score a CSV of raw reviews (path, '-' for stdin, .gz works) without TensorFlow.
+    """Score raw reviews without TensorFlow: files, folders, globs or '-' (stdin), as
+    CSV/TSV, Parquet or JSON Lines (by extension; .gz works for text formats).
 
-    Every input row gets one output row, in order: id, probability, label, status.
-    Rows without scorable text get a status (missing_text, empty_text, no_words) and
-    no probability. Exit codes: 0 ok, 1 data error, 2 usage error.
+    Every input row gets one output row, in order: id, probability, label, status (and
+    source, the file, when several files are scored). Rows without scorable text get a
+    status (missing_text, empty_text, no_words) and no probability.
+    Exit codes: 0 ok, 1 data error, 2 usage error.
 
     \b
     Examples:
       rnnkit score samples/reviews.csv
       rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
+      rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
@@ -353,6 +365,8 @@ def score(
         threshold=threshold,
         backend=backend,
         encoding=encoding,
+        input_format=input_format,
+        delimiter=delimiter,
         on_bundle=announce,
     )
     if engine == "spark":
@@ -362,14 +376,14 @@ def score(
             raise MissingExtraError(
                 f'the Spark engine needs pyspark: pip install "rnnkit[spark]" ({exc})'
             ) from exc
-        summary = spark.score_files(source, output, master=master, partitions=partitions, **common)
+        summary = spark.score_files(sources, output, master=master, partitions=partitions, **common)
     else:
-        from .runtime.scoring import score_csv
+        from .runtime.scoring import score_files
 
         if progress is None:
             progress = sys.stderr.isatty()
-        summary = score_csv(
-            source, output, workers=workers, progress=progress and not quiet, **common
+        summary = score_files(
+            sources, output, workers=workers, progress=progress and not quiet, **common
         )
     if not quiet:
         _err(f"rnnkit: {summary.line()}")

@@ -18,18 +18,20 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from .runtime import inputs
 from .runtime.bundle import Bundle
 from .runtime.errors import RnnkitError, UsageError
+from .runtime.inputs import EXTENSIONS, expand_sources
 from .runtime.model import SentimentModel
 from .runtime.results import STATUSES, result_batch, result_schema
 from .runtime.scoring import ScoreSummary, check_options, open_bundle
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
+SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
 # Spark reads both an unquoted empty field and a quoted "" as null by default; rnnkit tells
 # them apart (missing_text vs empty_text), so "" is read as this marker and restored.
 EMPTY_MARKER = "\x00rnnkit-empty\x00"
@@ -64,36 +66,111 @@ def session(master: str | None = None, app_name: str = "rnnkit"):
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
-    spark.sparkContext.setLogLevel("ERROR")
+    # Failed tasks log Java stack traces at ERROR; rnnkit reports the cause itself.
+    spark.sparkContext.setLogLevel("FATAL")
     return spark
 
 
-def read_reviews(spark, source: str, *, encoding: str = "utf-8"):
-    """A DataFrame of every column as text from CSV (path, directory, glob) or Parquet."""
-    if source.rstrip("/").endswith(".parquet") or _is_parquet_dir(source):
-        return spark.read.parquet(source)
-    return (
-        spark.read.option("header", True)
-        .option("multiLine", True)
-        .option("escape", '"')
-        .option("encoding", encoding)
-        .option("emptyValue", EMPTY_MARKER)
-        .option("inferSchema", False)
-        .option("mode", "FAILFAST")  # a malformed row is an error, never silently dropped
-        .csv(source)
-    )
+def list_files(spark, sources) -> list[str]:
+    """Input files of ``sources`` (paths, folders, globs), local or on any Hadoop
+    filesystem (``hdfs://``, ``s3a://`` ...), each source's files in sorted order."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    files: list[str] = []
+    for source in map(str, sources):
+        if "://" not in source or source.startswith("file://"):
+            files += expand_sources([source.removeprefix("file://")])
+            continue
+        jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+        path = jvm.org.apache.hadoop.fs.Path(source)
+        fs = path.getFileSystem(conf)
+        found = []
+        for status in fs.globStatus(path) or []:
+            if status.isDirectory():
+                it = fs.listFiles(status.getPath(), True)
+                while it.hasNext():
+                    found.append(it.next().getPath().toString())
+            else:
+                found.append(status.getPath().toString())
+        found = sorted(f for f in found if _is_input_name(f.rsplit("/", 1)[-1]))
+        if not found:
+            raise UsageError(f"{source}: no input files found")
+        files += found
+    return files
 
 
-def _is_parquet_dir(source: str) -> bool:
-    path = Path(source)
-    return path.is_dir() and any(path.glob("*.parquet"))
+def _is_input_name(name: str) -> bool:
+    stem = name.lower().removesuffix(".gz")
+    return not name.startswith((".", "_")) and any(stem.endswith(e) for e in EXTENSIONS)
+
+
+def read_file(spark, path: str, fmt: str, *, encoding: str = "utf-8", delimiter=None):
+    """One input file as a DataFrame of text columns, read with its own header/schema."""
+    from pyspark.sql import functions as F
+
+    if fmt == "parquet":
+        df = spark.read.parquet(path)
+    elif fmt == "jsonl":
+        df = spark.read.option("mode", "FAILFAST").option("encoding", encoding).json(path)
+    else:
+        df = (
+            spark.read.option("header", True)
+            .option("multiLine", True)
+            .option("escape", '"')
+            .option("sep", delimiter or ("\t" if fmt == "tsv" else ","))
+            .option("encoding", encoding)
+            .option("emptyValue", EMPTY_MARKER)
+            .option("inferSchema", False)
+            .option("mode", "FAILFAST")  # a malformed row is an error, never silently dropped
+            .csv(path)
+        )
+    return df.select([F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
+
+
+def read_reviews(
+    spark,
+    sources,
+    *,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    input_format: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+):
+    """Every input file read on its own (its own header), then united by column name.
+
+    Adds ``__rnnkit_source`` (the file), ``__rnnkit_row`` (0-based row number within the
+    file) and ``__rnnkit_text`` (the file's text column); a column one file lacks is null.
+    """
+    from pyspark.sql import functions as F
+
+    from .runtime.csvio import pick_text_column
+
+    frames = []
+    for path in list_files(spark, sources):
+        df = read_file(
+            spark, path, inputs.input_format(path, input_format), encoding=encoding,
+            delimiter=delimiter,
+        )  # fmt: skip
+        text = pick_text_column(df.columns, text_column, path)
+        if id_column is not None and id_column not in df.columns:
+            raise UsageError(
+                f"{path}: no id column {id_column!r}; columns found: "
+                + ", ".join(map(repr, df.columns))
+            )
+        df = _with_row_number(df, ROW_COL)
+        frames.append(df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text)))
+    united = frames[0]
+    for df in frames[1:]:
+        united = united.unionByName(df, allowMissingColumns=True)
+    return united
 
 
 def score_dataframe(
     df,
-    text_col: str = "review",
+    text_column: str = "review",
     *,
-    id_col: str | None = None,
+    id_column: str | None = None,
     model: str | os.PathLike | None = None,
     backend: str = "onnx",
     threshold: float = 0.5,
@@ -102,32 +179,36 @@ def score_dataframe(
 ):
     """Score a Spark DataFrame; returns the CLI's columns (id, probability, label, status).
 
-    Without ``id_col`` the id is the 0-based row number in Spark's read order (for a single
-    CSV file: its row number, as in ``rnnkit score``; pass ``id_col`` for many files).
+    Without ``id_column`` the id is the 0-based row number in Spark's read order. A frame
+    from :func:`read_reviews` also gets ``source`` and per-file row numbers.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    columns = df.columns
-    if text_col not in columns:
+    internal = (SOURCE_COL, ROW_COL, TEXT_COL)
+    columns = [c for c in df.columns if c not in internal]
+    with_source = SOURCE_COL in df.columns
+    text_col = TEXT_COL if TEXT_COL in df.columns else text_column
+    if text_col not in df.columns:
         raise UsageError(f"no column {text_col!r}; columns found: {', '.join(map(repr, columns))}")
-    if id_col is not None and id_col not in columns:
-        raise UsageError(f"no id column {id_col!r}; columns found: {', '.join(map(repr, columns))}")
+    if id_column is not None and id_column not in columns:
+        raise UsageError(
+            f"no id column {id_column!r}; columns found: {', '.join(map(repr, columns))}"
+        )
     bundle = Bundle.open(model)  # verify hashes on the driver before shipping
     bundle.format_file(backend)
-    spark = df.sparkSession
-    spark.sparkContext.addFile(str(bundle.path), recursive=True)
+    df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
     bundle_name = bundle.path.name
 
-    df = df.select([F.col(c).cast("string").alias(c) for c in columns])
-    row_col = "__rnnkit_row"
-    if id_col is None:
-        df = _with_row_number(df, row_col)
+    df = df.select([F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
+    if id_column is None and ROW_COL not in df.columns:
+        df = _with_row_number(df, ROW_COL)
     if partitions:
         df = df.repartition(partitions)
-
     schema = result_schema(
-        pa.int64() if id_col is None else pa.string(), columns if keep_columns else None
+        pa.int64() if id_column is None else pa.string(),
+        columns if keep_columns else None,
+        source=with_source,
     )
     schema = pa.schema(
         [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema]
@@ -139,15 +220,28 @@ def score_dataframe(
 
         scorer = _worker_model(SparkFiles.get(bundle_name), backend)
         for batch in batches:
-            restored = [
-                pc.if_else(pc.equal(batch.column(c), EMPTY_MARKER), "", batch.column(c))
-                for c in columns
-            ]
-            inputs = pa.RecordBatch.from_arrays(restored, names=columns)
-            probs, status = scorer.score_arrow(inputs.column(text_col))
-            ids = batch.column(row_col if id_col is None else id_col)
-            kept = inputs if keep_columns else None
-            result = result_batch(ids, probs, status, threshold=threshold, kept=kept)
+            names = batch.schema.names
+            restored = pa.RecordBatch.from_arrays(
+                [
+                    pc.if_else(pc.equal(batch.column(c), EMPTY_MARKER), "", batch.column(c))
+                    for c in names
+                ],
+                names=names,
+            )
+            probs, status = scorer.score_arrow(restored.column(text_col))
+            ids = batch.column(ROW_COL if id_column is None else id_column)
+            source = restored.column(SOURCE_COL) if with_source else None
+            result = result_batch(
+                ids,
+                probs,
+                status,
+                threshold=threshold,
+                kept=restored.select(columns) if keep_columns else None,
+            )
+            if source is not None:
+                result = pa.RecordBatch.from_arrays(
+                    [source, *result.columns], names=["source", *result.schema.names]
+                )
             yield result.cast(schema)
 
     return df.mapInArrow(score_batches, from_arrow_schema(schema))
@@ -175,7 +269,7 @@ def _with_row_number(df, name: str):
 
 
 def score_files(
-    source: str,
+    sources,
     output: str,
     *,
     text_column: str | None = None,
@@ -187,6 +281,8 @@ def score_files(
     format: str | None = None,
     master: str | None = None,
     encoding: str = "utf-8",
+    input_format: str | None = None,
+    delimiter: str | None = None,
     partitions: int | None = None,
     on_bundle: Callable[[Bundle], None] | None = None,
 ) -> ScoreSummary:
@@ -194,8 +290,6 @@ def score_files(
 
     Spark's own failures are raised as :class:`SparkJobError` with the root cause.
     """
-    from .runtime.csvio import pick_text_column
-
     started = time.perf_counter()
     format = format or "parquet"
     if not output or output == "-":
@@ -206,12 +300,21 @@ def score_files(
     bundle = open_bundle(model, backend, on_bundle)
     try:
         spark = session(master)
-        df = read_reviews(spark, source, encoding=encoding)
-        text_col = pick_text_column(df.columns, text_column, source)
+        df = read_reviews(
+            spark,
+            sources,
+            text_column=text_column,
+            id_column=id_column,
+            input_format=input_format,
+            encoding=encoding,
+            delimiter=delimiter,
+        )
+        many = inputs.names_several(sources, list_files(spark, sources))
+        if not many:
+            df = df.drop(SOURCE_COL)
         scored = score_dataframe(
             df,
-            text_col,
-            id_col=id_column,
+            id_column=id_column,
             model=bundle.path,
             backend=backend,
             threshold=threshold,
@@ -226,17 +329,27 @@ def score_files(
         else:
             writer.parquet(output)
             written = spark.read.parquet(output)
-        by_status = dict(written.groupBy("status").count().collect())
+        keys = ["source", "status"] if many else ["status"]
+        tallies = written.groupBy(*keys).count().collect()
     except RnnkitError:
         raise
     except Exception as exc:  # Spark's own errors (AnalysisException, Py4JJavaError, ...)
         if type(exc).__module__.startswith(("pyspark", "py4j")):
             raise SparkJobError(f"Spark failed: {root_cause(exc)}") from exc
         raise
-    counts = np.array([by_status.get(s, 0) for s in STATUSES], dtype=np.int64)
-    return ScoreSummary.from_counts(
+    counts = np.zeros(len(STATUSES), dtype=np.int64)
+    per_file: dict[str, dict[str, int]] = {}
+    for row in tallies:
+        counts[STATUSES.index(row["status"])] += row["count"]
+        if many:
+            entry = per_file.setdefault(row["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
+            entry[row["status"]] += row["count"]
+            entry["rows"] += row["count"]
+    summary = ScoreSummary.from_counts(
         counts, time.perf_counter() - started, output, str(bundle.path), engine="spark"
     )
+    summary.files = dict(sorted(per_file.items())) if many else None
+    return summary
 
 
 class SparkJobError(RnnkitError):
@@ -244,17 +357,19 @@ class SparkJobError(RnnkitError):
 
 
 def root_cause(exc: BaseException) -> str:
-    """The innermost message of a Spark error: the Java cause chain, not Py4J's wrapper."""
+    """What went wrong, from the Java cause chain rather than Py4J's wrapper: the messages
+    that name a file (which file failed), then the innermost cause (why)."""
     messages = []
     java = getattr(exc, "java_exception", None)
-    while java is not None:
+    while java is not None and len(messages) < 50:
         try:
-            text = java.toString()
+            text = str(java.getMessage() or java.toString())
             java = java.getCause()
         except Exception:  # noqa: BLE001 - the gateway may be gone; keep what we have
             break
-        messages.append(text)
-    if messages:
-        return messages[-1][:1000]
-    text = str(exc).strip()
-    return text.splitlines()[0][:1000] if text else repr(exc)
+        messages.append(" ".join(text.split("SQLSTATE")[0].split()))
+    if not messages:
+        text = str(exc).strip()
+        return text.splitlines()[0][:1000] if text else repr(exc)
+    naming = [m for m in messages[:-1] if "file" in m.lower()]
+    return "; cause: ".join([*naming[:1], messages[-1]])[:2000]

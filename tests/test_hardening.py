@@ -83,7 +83,11 @@ def test_short_rows_are_missing_text_and_long_rows_name_themselves(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("binary.csv", bytes(range(255, -1, -1)) * 20, "binary.csv: the header line is not valid UTF-8"),
+        (
+            "binary.csv",
+            bytes(range(255, -1, -1)) * 20,
+            "binary.csv: the header line is not valid UTF-8",
+        ),
         ("cr.csv", b"id,review\r\x80bad,good film\r", "row 0 (0-based), column 'id'"),
         ("empty.csv", b"", "empty.csv: empty file"),
         ("bom.csv", b"\xef\xbb\xbf", "bom.csv: empty file"),

@@ -116,7 +116,7 @@ def test_spark_equals_single_machine_row_for_row(spark, files):
 
     df = read_reviews(spark, str(files / "*.csv"))
     assert df.count() == 3000  # multi-line quoted reviews are not split into extra rows
-    out = score_dataframe(df, "review", id_col="id", partitions=4).toPandas()
+    out = score_dataframe(df, "review", id_column="id", partitions=4).toPandas()
     local = single_machine(files)
     assert set(local["status"]) == {"ok", "missing_text", "empty_text", "no_words"}
     assert_same(out, local)
@@ -173,3 +173,61 @@ def test_cli_engine_spark_writes_csv_and_refuses_bad_input(spark, files, tmp_pat
     assert res.exit_code == 2 and "no column 'nope'" in res.output
     res = runner.invoke(main, ["score", str(files / "part2.csv"), "--engine", "spark"])
     assert res.exit_code == 2 and "give it with -o" in res.output
+
+
+def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):
+    """Files whose columns differ (extra, missing optional, reordered), in CSV, TSV,
+    Parquet and JSON Lines, in one folder: scored per file and united by column name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rnnkit.spark import read_reviews, score_dataframe
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    rows = awkward_rows(300, seed=7, prefix="m")
+    write_csv(folder / "a.csv", rows[:100])  # id, review, extra
+    with open(folder / "b.csv", "w", newline="", encoding="utf-8") as fh:  # reordered, no extra
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["review", "id", "stars"])
+        for rid, text in rows[100:150]:
+            w.writerow([text if text is not None else "", rid, "5"])
+    with open(folder / "c.tsv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        w.writerow(["id", "review"])
+        for rid, text in rows[150:200]:
+            w.writerow([rid, " ".join((text or "x").split())])
+    table = pa.table({"id": [r for r, _ in rows[200:250]], "review": [t for _, t in rows[200:250]]})
+    pq.write_table(table, folder / "d.parquet")
+    import json
+
+    with open(folder / "e.jsonl", "w", encoding="utf-8") as fh:
+        for rid, text in rows[250:]:
+            fh.write(json.dumps({"id": rid, "review": text, "n": 1}) + "\n")
+
+    local_out = tmp_path / "local.parquet"
+    summary = rnnkit.score_files(folder, local_out, id_column="id", keep_columns=True, workers=1)
+    local = pd.read_parquet(local_out)
+    assert summary.rows == 300 and set(summary.files) == {
+        str(folder / f) for f in ("a.csv", "b.csv", "c.tsv", "d.parquet", "e.jsonl")
+    }
+    df = read_reviews(spark, str(folder), id_column="id")
+    out = score_dataframe(df, id_column="id", keep_columns=True, partitions=3).toPandas()
+    assert sorted(out["source"].unique()) == sorted(local["source"].unique())
+    assert_same(out, local)
+    a = out.set_index("id")[["source", "extra", "stars"]].sort_index()
+    b = local.set_index("id")[["source", "extra", "stars"]].sort_index()
+    assert a.fillna("<null>").equals(b.fillna("<null>"))
+
+
+def test_spark_failure_names_the_file(spark, files, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text('id,review\nb1,"fine"\nb2,too,many,fields\n')
+    res = CliRunner().invoke(
+        main,
+        ["score", str(files / "part0.csv"), str(bad), "--engine", "spark", "--master",
+         "local[2]", "--id-column", "id", "-o", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "Spark failed" in res.output and "bad.csv" in res.output
+    assert "Malformed CSV record" in res.output and "Traceback" not in res.output

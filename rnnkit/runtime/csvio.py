@@ -26,7 +26,7 @@ import io
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -340,8 +340,8 @@ def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
 
 def iter_batches(
     source: str | os.PathLike, encoding: str = "utf-8", delimiter: str = ","
-) -> tuple[list[str], str, Iterator[pa.RecordBatch]]:
-    """``(columns, display name, batches)``: every column as a string, nothing inferred.
+) -> tuple[list[str], str, Iterator[pa.RecordBatch], Callable[[], None]]:
+    """``(columns, display name, batches, close)``: every column as text, nothing inferred.
 
     Unquoted empty fields are nulls (status ``missing_text``); quoted ``""`` is an empty
     string. Text is validated as UTF-8 per batch so an error can name the row.
@@ -363,7 +363,7 @@ def iter_batches(
         finally:
             stream.close()
 
-    return records.header, records.name, batches()
+    return records.header, records.name, batches(), stream.close
 
 
 def _parse(block: bytes, columns: list[str], delimiter: str) -> pa.Table:

@@ -1,6 +1,6 @@
-"""The output schema, defined once for every engine: ``id``, ``probability``, ``label``,
-``status``, then (``keep_columns``) the input columns, renamed ``input_<name>`` where they
-would clash with a result column."""
+"""The output schema, defined once for every engine: ``source`` (when several files are
+scored), ``id``, ``probability``, ``label``, ``status``, then (``keep_columns``) the input
+columns, renamed ``input_<name>`` where they would clash with a result column."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ EMPTY = "empty_text"  # empty or whitespace only
 NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
 STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
 
-RESULT_COLUMNS = ("id", "probability", "label", "status")
+RESULT_COLUMNS = ("source", "id", "probability", "label", "status")
 _STATUS_NAMES = pa.array(STATUSES, type=pa.string())
 
 
@@ -24,9 +24,12 @@ def kept_name(column: str) -> str:
     return f"input_{column}" if column in RESULT_COLUMNS else column
 
 
-def result_schema(id_type: pa.DataType, input_columns: list[str] | None = None) -> pa.Schema:
+def result_schema(
+    id_type: pa.DataType, input_columns: list[str] | None = None, *, source: bool = False
+) -> pa.Schema:
     """Result columns, then the kept input columns (``None``: none kept) as text."""
-    fields = [
+    fields = [pa.field("source", pa.large_string())] if source else []
+    fields += [
         pa.field("id", id_type),
         pa.field("probability", pa.float32()),
         pa.field("label", pa.string()),
@@ -43,13 +46,17 @@ def result_batch(
     *,
     threshold: float,
     kept: pa.RecordBatch | None = None,
+    source: str | None = None,
 ) -> pa.RecordBatch:
     """One output batch: NaN probabilities become nulls, and so do their labels."""
     probability = pa.array(probs, mask=np.isnan(probs), type=pa.float32())
     # Arrow kernels, not object arrays: a null probability gives a null label.
     label = pc.if_else(pc.greater_equal(probability, threshold), "positive", "negative")
     arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
-    names = list(RESULT_COLUMNS)
+    names = list(RESULT_COLUMNS[1:])
+    if source is not None:
+        arrays.insert(0, pa.repeat(pa.scalar(source, pa.large_string()), len(ids)))
+        names.insert(0, "source")
     if kept is not None:
         arrays += kept.columns
         names += [kept_name(c) for c in kept.schema.names]
@@ -59,3 +66,12 @@ def result_batch(
 def row_numbers(first: int, n: int) -> pa.Array:
     """0-based row numbers ``first .. first + n - 1``: the id when no id column is given."""
     return pa.array(np.arange(first, first + n, dtype=np.int64))
+
+
+def conform(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
+    """``batch`` with exactly ``columns``, in order; a column it lacks is all null."""
+    arrays = [
+        batch.column(c) if c in batch.schema.names else pa.nulls(batch.num_rows, pa.large_string())
+        for c in columns
+    ]
+    return pa.RecordBatch.from_arrays(arrays, names=columns)

@@ -1,4 +1,4 @@
-"""``score_csv``: stream a CSV of reviews through the model; rows in = rows out, in order.
+"""``score_files``: stream reviews through the model; rows in = rows out, in order.
 
 The calling thread parses CSV blocks (Arrow) and writes results in order; a pool of
 threads, one per core, tokenizes (a compiled, GIL-free scan) and runs inference (one shared
@@ -14,18 +14,20 @@ import os
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from . import inputs
 from .bundle import Bundle
-from .csvio import iter_batches, pick_text_column
-from .errors import UsageError
+from .csvio import pick_text_column
+from .errors import DataError, UsageError
+from .inputs import InputFile, expand_sources
 from .model import SentimentModel
-from .results import OK, STATUSES, result_batch, result_schema, row_numbers
+from .results import OK, STATUSES, conform, result_batch, result_schema, row_numbers
 from .writers import ResultSink, output_format
 
 
@@ -41,6 +43,7 @@ class ScoreSummary:
     bundle: str
     statuses: dict[str, int]
     engine: str = "local"
+    files: dict[str, dict[str, int]] | None = None  # per-file counts, when several files
 
     @classmethod
     def from_counts(
@@ -86,8 +89,54 @@ def open_bundle(model, backend: str, on_bundle: Callable[[Bundle], None] | None)
     return bundle
 
 
-def score_csv(
-    source: str | os.PathLike,
+@dataclass
+class Plan:
+    """The files to score, opened lazily, and the output's shape."""
+
+    files: list[str]
+    formats: list[str]
+    columns: list[list[str]]  # each file's columns
+    text_columns: list[str]
+    with_source: bool
+    kept: list[str] | None  # the union of input columns, when they are kept
+
+
+def plan_inputs(
+    sources,
+    *,
+    text_column: str | None,
+    id_column: str | None,
+    keep_columns: bool,
+    input_format: str | None,
+    encoding: str,
+    delimiter: str | None,
+) -> tuple[Plan, dict[int, InputFile]]:
+    """Expand the sources and read every file's columns before anything is written, so a
+    missing column in the tenth file fails at once. Returns the files left open (the
+    first, and stdin, which can only be read once), by index."""
+    files = expand_sources(sources)
+    formats = [inputs.input_format(f, input_format) for f in files]
+    columns, text_columns, held = [], [], {}
+    for k, (path, fmt) in enumerate(zip(files, formats, strict=True)):
+        opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
+        if k == 0 or path == "-":
+            held[k] = opened  # read on from here: stdin cannot be opened twice
+        else:
+            opened.close()
+        text_columns.append(pick_text_column(opened.columns, text_column, opened.name))
+        if id_column is not None and id_column not in opened.columns:
+            raise UsageError(
+                f"{opened.name}: no id column {id_column!r}; columns found: "
+                + ", ".join(repr(c) for c in opened.columns)
+            )
+        columns.append(opened.columns)
+    with_source = inputs.names_several(sources, files)
+    kept = list(dict.fromkeys(c for cols in columns for c in cols)) if keep_columns else None
+    return Plan(files, formats, columns, text_columns, with_source, kept), held
+
+
+def score_files(
+    sources: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike | None = None,
     *,
     model: str | os.PathLike | None = None,
@@ -98,78 +147,121 @@ def score_csv(
     threshold: float = 0.5,
     backend: str = "onnx",
     encoding: str = "utf-8",
+    input_format: str | None = None,
+    delimiter: str | None = None,
     workers: int | None = None,
     progress: bool = False,
     stdout=None,
     on_bundle: Callable[[Bundle], None] | None = None,
 ) -> ScoreSummary:
-    """Score every row of ``source`` (path, ``-`` or .gz) into ``output`` (None/``-``: stdout).
+    """Score every row of ``sources`` into ``output`` (None/``-``: stdout).
 
-    Output columns: ``id`` (``id_column`` or the 0-based row number), ``probability``,
-    ``label`` (positive/negative at ``threshold``), ``status`` (ok, missing_text,
-    empty_text, no_words) and, with ``keep_columns``, the input columns. A row that cannot
-    be scored keeps its place with an empty probability and label.
+    ``sources``: a path, ``-`` (stdin), a folder, a glob, or a list of them; CSV/TSV,
+    Parquet or JSON Lines by extension (or ``input_format``), ``.gz`` for the text formats.
+    Output columns: ``source`` (the file, when several are scored), ``id`` (``id_column``
+    or the 0-based row number within its file), ``probability``, ``label`` (positive/
+    negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words) and,
+    with ``keep_columns``, the input columns. A row that cannot be scored keeps its place
+    with an empty probability and label.
     """
     started = time.perf_counter()
     out_name = None if output is None or str(output) == "-" else str(output)
     fmt = output_format(format, out_name)
     check_options(threshold)
     bundle = open_bundle(model, backend, on_bundle)
-    columns, name, batches = iter_batches(source, encoding)
-    text_col = pick_text_column(columns, text_column, name)
-    if id_column is not None and id_column not in columns:
-        raise UsageError(
-            f"{name}: no id column {id_column!r}; columns found: "
-            + ", ".join(repr(c) for c in columns)
-        )
-    scorer = SentimentModel(bundle, backend=backend)
-    counts = np.zeros(len(STATUSES), dtype=np.int64)
-    with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
-        rows = 0
-        for batch, probs, status in score_batches(scorer, batches, text_col, workers):
-            ids = batch.column(id_column) if id_column else row_numbers(rows, batch.num_rows)
-            kept = batch if keep_columns else None
-            sink.write(result_batch(ids, probs, status, threshold=threshold, kept=kept))
-            counts += np.bincount(status, minlength=len(STATUSES))
-            rows += batch.num_rows
-            bar.update(batch.num_rows)
-        id_type = pa.large_string() if id_column else pa.int64()
-        sink.finish(result_schema(id_type, columns if keep_columns else None))
-    return ScoreSummary.from_counts(
-        counts, time.perf_counter() - started, out_name or "<stdout>", str(bundle.path)
+    plan, held = plan_inputs(
+        sources,
+        text_column=text_column,
+        id_column=id_column,
+        keep_columns=keep_columns,
+        input_format=input_format,
+        encoding=encoding,
+        delimiter=delimiter,
     )
+    scorer = SentimentModel(bundle, backend=backend)
+    counts = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
+    id_type = pa.large_string() if id_column else pa.int64()
+    with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
+        tagged = _tagged_batches(plan, held, encoding, delimiter)
+        for (batch, k, first_row), probs, status in score_batches(scorer, tagged, workers):
+            ids = batch.column(id_column) if id_column else row_numbers(first_row, batch.num_rows)
+            result = result_batch(
+                ids,
+                probs,
+                status,
+                threshold=threshold,
+                kept=conform(batch, plan.kept) if plan.kept is not None else None,
+                source=plan.files[k] if plan.with_source else None,
+            )
+            sink.write(result)
+            counts[k] += np.bincount(status, minlength=len(STATUSES))
+            bar.update(batch.num_rows)
+        sink.finish(result_schema(id_type, plan.kept, source=plan.with_source))
+    summary = ScoreSummary.from_counts(
+        counts.sum(axis=0), time.perf_counter() - started, out_name or "<stdout>", str(bundle.path)
+    )
+    if plan.with_source:
+        summary.files = {
+            f: {"rows": int(c.sum()), **dict(zip(STATUSES, map(int, c), strict=True))}
+            for f, c in zip(plan.files, counts, strict=True)
+        }
+    return summary
+
+
+#: The name this function had when it read only CSV; kept for existing callers.
+score_csv = score_files
+
+
+def _tagged_batches(
+    plan: Plan, held: dict[int, InputFile], encoding: str, delimiter: str | None
+) -> Iterator[tuple[tuple[pa.RecordBatch, int, int], pa.Array]]:
+    """``((batch, file index, first row), text)`` for every batch of every file, in order."""
+    try:
+        for k, (path, fmt) in enumerate(zip(plan.files, plan.formats, strict=True)):
+            opened = held.pop(k, None) or inputs.open_input(
+                path, fmt, encoding=encoding, delimiter=delimiter
+            )
+            try:
+                if opened.columns != plan.columns[k]:
+                    raise DataError(f"{opened.name}: its columns changed while it was read")
+                first_row = 0
+                for batch in opened.batches:
+                    yield (batch, k, first_row), batch.column(plan.text_columns[k])
+                    first_row += batch.num_rows
+            finally:
+                opened.close()
+    finally:
+        for opened in held.values():
+            opened.close()
 
 
 def score_batches(
-    scorer: SentimentModel,
-    batches: Iterator[pa.RecordBatch],
-    text_col: str,
-    workers: int | None = None,
-) -> Iterator[tuple[pa.RecordBatch, np.ndarray, np.ndarray]]:
-    """``(batch, probabilities, statuses)`` for every batch, in input order.
+    scorer: SentimentModel, items: Iterator[tuple[object, pa.Array]], workers: int | None = None
+) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
+    """``(tag, probabilities, statuses)`` for every ``(tag, texts)`` item, in input order.
 
     Threads, not processes: the tokenizer kernel and onnxruntime release the GIL and the
     CSV parser is Arrow's, so one process uses every core while holding a single copy of
     the libraries and the model (and no text crosses a pipe).
     """
     workers = workers or os.cpu_count() or 1
-    first = next(batches, None)
-    second = next(batches, None) if first is not None else None
-    head = [b for b in (first, second) if b is not None]
+    first = next(items, None)
+    second = next(items, None) if first is not None else None
+    head = [x for x in (first, second) if x is not None]
     if second is None or workers == 1:  # one block, or asked for one worker: no pool
-        for batch in itertools.chain(head, batches):
-            yield batch, *scorer.score_arrow(batch.column(text_col))
+        for tag, texts in itertools.chain(head, items):
+            yield tag, *scorer.score_arrow(texts)
         return
     scorer.tokenizer.warm_up()  # build the compiled scan before the threads share it
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-score")
     try:
-        for batch in itertools.chain(head, batches):
+        for tag, texts in itertools.chain(head, items):
             while len(pending) >= in_flight:
                 done, future = pending.popleft()
                 yield done, *future.result()
-            pending.append((batch, pool.submit(scorer.score_arrow, batch.column(text_col))))
+            pending.append((tag, pool.submit(scorer.score_arrow, texts)))
         while pending:
             done, future = pending.popleft()
             yield done, *future.result()

@@ -1,0 +1,243 @@
+"""Inputs as they come: files, folders, globs and stdin; CSV/TSV, Parquet and JSON Lines.
+
+Every reader yields Arrow record batches whose columns are all text (``large_string``;
+nothing is type-guessed, numbers arrive as their text), so column picking, statuses and
+the output are the same whatever the format. Both engines use :func:`expand_sources` and
+:func:`input_format`.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+from .errors import DataError, UsageError
+
+INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+JSONL_BLOCK_ROWS = 1024
+PARQUET_BATCH_ROWS = 4096
+
+
+def input_format(name: str, forced: str | None = None) -> str:
+    """``forced`` if given, else the format named by the extension (``.gz`` ignored)."""
+    if forced is not None:
+        if forced not in INPUT_FORMATS:
+            raise UsageError(f"unknown --input-format {forced!r}; choose from {INPUT_FORMATS}")
+        return forced
+    if name == "-":
+        return "csv"
+    stem = name.lower().removesuffix(".gz")
+    for ext, fmt in EXTENSIONS.items():
+        if stem.endswith(ext):
+            return fmt
+    raise UsageError(
+        f"{name}: cannot tell the input format from the extension; name it with "
+        f"--input-format ({', '.join(INPUT_FORMATS)})"
+    )
+
+
+def _is_input_file(path: Path) -> bool:
+    name = path.name.lower().removesuffix(".gz")
+    return (
+        path.is_file()
+        and not path.name.startswith((".", "_"))  # hidden files, Spark's _SUCCESS
+        and any(name.endswith(ext) for ext in EXTENSIONS)
+    )
+
+
+def expand_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """Paths, folders (their input files, recursively) and globs, as a list of files.
+
+    Each folder and each glob contributes its files in sorted order; the sources keep the
+    order they were given in. ``-`` is stdin.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    files: list[str] = []
+    for source in map(str, sources):
+        if source == "-":
+            files.append(source)
+        elif Path(source).is_dir():
+            found = sorted(str(p) for p in Path(source).rglob("*") if _is_input_file(p))
+            if not found:
+                raise UsageError(
+                    f"{source}: no input files in this folder (looked for "
+                    f"{', '.join(EXTENSIONS)}, also .gz)"
+                )
+            files += found
+        elif glob.has_magic(source):
+            found = sorted(p for p in glob.glob(source, recursive=True) if Path(p).is_file())
+            if not found:
+                raise UsageError(f"{source}: no file matches this pattern")
+            files += found
+        elif Path(source).is_file():
+            files.append(source)
+        else:
+            raise UsageError(f"{source}: no such file")
+    if files.count("-") > 1:
+        raise UsageError("stdin (-) can be read only once")
+    return files
+
+
+def names_several(sources, files: list[str]) -> bool:
+    """Whether output rows need a ``source`` column: several files, or a folder or glob
+    (whose file count the user does not choose)."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    return len(files) > 1 or any(Path(str(s)).is_dir() or glob.has_magic(str(s)) for s in sources)
+
+
+@dataclass
+class InputFile:
+    """One opened input: its display name, its columns and its batches (all text)."""
+
+    name: str
+    columns: list[str]
+    batches: Iterator[pa.RecordBatch]
+    close: Callable[[], None]
+
+
+def open_input(
+    source: str, fmt: str, *, encoding: str = "utf-8", delimiter: str | None = None
+) -> InputFile:
+    if fmt in ("csv", "tsv"):
+        from .csvio import iter_batches
+
+        sep = delimiter or ("\t" if fmt == "tsv" else ",")
+        columns, name, batches, close = iter_batches(source, encoding, sep)
+        return InputFile(name, columns, batches, close)
+    if source == "-" and fmt == "parquet":
+        raise UsageError("Parquet cannot be read from stdin; give a path")
+    if fmt == "parquet":
+        return _open_parquet(source)
+    return _open_jsonl(source, encoding)
+
+
+def _open_parquet(source: str) -> InputFile:
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(source)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{source}: not a readable Parquet file ({exc})") from exc
+    columns = file.schema_arrow.names
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        first_row = 0
+        try:
+            # Streamed by row group: a file is never loaded whole.
+            for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+                yield as_text(batch, source, first_row)
+                first_row += batch.num_rows
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise DataError(
+                f"{source}: unreadable Parquet data after row {first_row} ({exc})"
+            ) from exc
+        finally:
+            file.close()
+
+    return InputFile(source, columns, batches(), file.close)
+
+
+def as_text(batch: pa.RecordBatch, name: str, first_row: int) -> pa.RecordBatch:
+    """Every column as ``large_string``: text stays text, numbers become their text."""
+    arrays = []
+    for col, arr in zip(batch.schema.names, batch.columns, strict=True):
+        try:
+            arrays.append(arr.cast(pa.large_string()))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataError(
+                f"{name}: rows {first_row}-{first_row + len(arr) - 1}, column {col!r}: "
+                f"{arr.type} values cannot be read as text ({exc})"
+            ) from None
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+
+
+def _json_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _open_jsonl(source: str, encoding: str) -> InputFile:
+    """JSON Lines, one object per line, streamed; blank lines are not rows. Columns are the
+    keys in order of first appearance in the first block; a later new key is an error."""
+    from .csvio import InputStream
+
+    stream = InputStream(source, encoding)
+    lines = _lines(stream)
+    first: list[tuple[int, int, dict]] = []
+    for line_no, row, obj in lines:
+        first.append((line_no, row, obj))
+        if len(first) >= JSONL_BLOCK_ROWS:
+            break
+    columns = list(dict.fromkeys(k for _, _, obj in first for k in obj))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            block = first
+            while block:
+                for line_no, row, obj in block:
+                    extra = [k for k in obj if k not in columns]
+                    if extra:
+                        raise DataError(
+                            f"{stream.name}: row {row} (0-based), line {line_no}: key "
+                            f"{extra[0]!r} is not in the columns found so far ({columns})"
+                        )
+                data = {c: [_json_text(o.get(c)) for _, _, o in block] for c in columns}
+                yield pa.RecordBatch.from_pydict(
+                    data, schema=pa.schema([(c, pa.large_string()) for c in columns])
+                )
+                block = [x for _, x in zip(range(JSONL_BLOCK_ROWS), lines)]
+        finally:
+            stream.close()
+
+    if not columns:
+        stream.close()
+        raise DataError(f"{stream.name}: no JSON objects with keys in the first rows")
+    return InputFile(stream.name, columns, batches(), stream.close)
+
+
+def _lines(stream) -> Iterator[tuple[int, int, dict]]:
+    """``(line number, row number, object)`` per non-blank line."""
+    rest, line_no, row = b"", 0, 0
+    while True:
+        chunk = stream.read(1 << 20)
+        data = rest + chunk
+        parts = data.split(b"\n")
+        rest = parts.pop() if chunk else b""
+        for raw in parts:
+            line_no += 1
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise DataError(
+                    f"{stream.name}: row {row} (0-based), line {line_no}: not valid JSON ({exc})"
+                ) from None
+            if not isinstance(obj, dict):
+                raise DataError(
+                    f"{stream.name}: row {row} (0-based), line {line_no}: expected a JSON "
+                    f"object per line, got {type(obj).__name__}"
+                )
+            yield line_no, row, obj
+            row += 1
+        if not chunk:
+            return
