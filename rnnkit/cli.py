@@ -13,7 +13,7 @@ import click
 
 from . import __version__
 from .runtime.bundle import DEFAULT_BUNDLE_DIR
-from .runtime.errors import MissingExtraError, RnnkitError
+from .runtime.errors import MissingExtraError, ParityError, RnnkitError
 from .runtime.parity import DEFAULT_ATOL
 from .training.model import CELLS, TrainConfig
 
@@ -194,26 +194,40 @@ def export(bundle, fmt, quantize, atol) -> None:
     default=None,
     help=f"Override the fp32 tolerance (default {DEFAULT_ATOL:g}).",
 )
-def verify(bundle, atol) -> None:
-    """Re-run every parity check of a bundle against Keras and print a table.
+@click.option(
+    "--recorded",
+    is_flag=True,
+    help="Replay the recorded Keras outputs even when TensorFlow is installed.",
+)
+def verify(bundle, atol, recorded) -> None:
+    """Check that a bundle's exported models still say what Keras said, and print a table.
 
-    Exits non-zero if a file's hash or any parity figure is out of bounds.
+    With TensorFlow installed, Keras runs live, and the outputs recorded at export are
+    checked against the .keras file too. Without it (the light install), the recorded
+    Keras outputs are replayed through every installed runtime (onnxruntime always;
+    LiteRT with rnnkit[tflite]). Exits non-zero on a changed file or any failed check.
 
     \b
-    Example:
-      rnnkit verify runs/imdb
+    Examples:
+      rnnkit verify                      # the bundle `rnnkit score` would use
+      rnnkit verify runs/imdb --recorded
     """
-    _need_train_extra()
-    from .exporter.export import verify_bundle
     from .runtime.parity import table
+    from .runtime.verify import verify as run_verify
 
-    results = verify_bundle(bundle or DEFAULT_BUNDLE_DIR, atol=atol)
-    if not results:
+    if not recorded:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    report = run_verify(bundle, atol=atol, live=False if recorded else None)
+    if not report.results:
         raise click.ClickException("nothing to verify: the bundle has no exported models")
-    click.echo(table(results))
-    if not all(r.passed for r in results):
-        raise click.ClickException(
-            "parity check failed: " + "; ".join(r.describe() for r in results if not r.passed)
+    click.echo(f"checked against: {report.mode}")
+    click.echo(table(report.results))
+    for note in report.skipped:
+        click.echo(f"skipped {note}")
+    if not report.passed:
+        raise ParityError(
+            "parity check failed: "
+            + "; ".join(r.describe() for r in report.results if not r.passed)
         )
 
 

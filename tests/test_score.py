@@ -237,6 +237,8 @@ res = CliRunner().invoke(main, ["info"])
 assert res.exit_code == 0 and "onnx" in res.output, res.output
 res = CliRunner().invoke(main, ["train"])
 assert res.exit_code == 1 and "rnnkit[train]" in res.output, res.output
+res = CliRunner().invoke(main, ["verify"])
+assert res.exit_code == 0 and "recorded Keras outputs" in res.output, res.output
 print(sorted(m for m in sys.modules if m.split(".")[0] in {"tensorflow", "keras", "tf2onnx"}))
 """
 
