@@ -312,7 +312,22 @@ def info(bundle, as_json) -> None:
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr.")
+@click.option(
+    "--diagnostics",
+    is_flag=True,
+    help="Add per-row columns: tokens (words found), oov (unknown share of the words read), "
+    "truncated (words beyond the last maxlen were dropped).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the run summary (counts, histogram, drift statistics, warnings) as JSON.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr (warnings stay)."
+)
 @_choice(
     "--engine",
     choices=["local", "spark"],
@@ -343,6 +358,8 @@ def score(
     delimiter,
     workers,
     progress,
+    diagnostics,
+    summary_path,
     quiet,
     engine,
     master,
@@ -361,6 +378,7 @@ def score(
       rnnkit score samples/reviews.csv
       rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
       rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
+      rnnkit score tweets.csv --diagnostics --summary run.json
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
@@ -381,6 +399,8 @@ def score(
         encoding=encoding,
         input_format=input_format,
         delimiter=delimiter,
+        diagnostics=diagnostics,
+        summary=summary_path,
         on_bundle=announce,
     )
     if engine == "spark":
@@ -401,6 +421,10 @@ def score(
         )
     if not quiet:
         _err(f"rnnkit: {summary.line()}")
+        if summary.drift_line():
+            _err(f"rnnkit: {summary.drift_line()}")
+    for warning in summary.warnings:
+        _err(f"rnnkit: warning: {warning}")
 
 
 if __name__ == "__main__":  # pragma: no cover

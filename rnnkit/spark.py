@@ -28,10 +28,15 @@ from .runtime.errors import RnnkitError, UsageError
 from .runtime.inputs import EXTENSIONS, expand_sources
 from .runtime.model import SentimentModel
 from .runtime.results import STATUSES, result_batch, result_schema
-from .runtime.scoring import ScoreSummary, check_options, open_bundle
+from .runtime.scoring import check_options, open_bundle
+from .runtime.summary import ScoreSummary, Tally, probability_bin
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
+#: Per-row counts behind the run summary: status code, probability bin, words, and the
+#: out-of-vocabulary and all words of the window.
+TALLY_COLUMNS = ("__rnnkit_status", "__rnnkit_pbin", "__rnnkit_tokens", "__rnnkit_oov",
+                 "__rnnkit_window")  # fmt: skip
 # Spark reads both an unquoted empty field and a quoted "" as null by default; rnnkit tells
 # them apart (missing_text vs empty_text), so "" is read as this marker and restored.
 EMPTY_MARKER = "\x00rnnkit-empty\x00"
@@ -176,11 +181,15 @@ def score_dataframe(
     threshold: float = 0.5,
     keep_columns: bool = False,
     partitions: int | None = None,
+    diagnostics: bool = False,
+    tally_columns: bool = False,
 ):
-    """Score a Spark DataFrame; returns the CLI's columns (id, probability, label, status).
+    """Score a Spark DataFrame; returns the CLI's columns (id, probability, label, status,
+    and with ``diagnostics`` tokens, oov, truncated).
 
     Without ``id_column`` the id is the 0-based row number in Spark's read order. A frame
     from :func:`read_reviews` also gets ``source`` and per-file row numbers.
+    ``tally_columns`` adds the per-row counts the run summary is built from.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.pandas.types import from_arrow_schema
@@ -209,9 +218,11 @@ def score_dataframe(
         pa.int64() if id_column is None else pa.string(),
         columns if keep_columns else None,
         source=with_source,
+        diagnostics=diagnostics,
     )
     schema = pa.schema(
         [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema]
+        + [pa.field(c, pa.int64()) for c in (TALLY_COLUMNS if tally_columns else ())]
     )
 
     def score_batches(batches):
@@ -228,19 +239,23 @@ def score_dataframe(
                 ],
                 names=names,
             )
-            probs, status = scorer.score_arrow(restored.column(text_col))
-            ids = batch.column(ROW_COL if id_column is None else id_column)
-            source = restored.column(SOURCE_COL) if with_source else None
+            probs, status, stats = scorer.score_arrow(restored.column(text_col), diagnostics)
             result = result_batch(
-                ids,
+                batch.column(ROW_COL if id_column is None else id_column),
                 probs,
                 status,
                 threshold=threshold,
                 kept=restored.select(columns) if keep_columns else None,
+                source=restored.column(SOURCE_COL) if with_source else None,
+                diagnostics=stats if diagnostics else None,
+                maxlen=scorer.tokenizer.maxlen,
             )
-            if source is not None:
+            if tally_columns:
+                extra = (status, probability_bin(np.nan_to_num(probs)), stats.tokens,
+                         stats.oov, stats.window)  # fmt: skip
                 result = pa.RecordBatch.from_arrays(
-                    [source, *result.columns], names=["source", *result.schema.names]
+                    [*result.columns, *(pa.array(x, pa.int64()) for x in extra)],
+                    names=[*result.schema.names, *TALLY_COLUMNS],
                 )
             yield result.cast(schema)
 
@@ -284,12 +299,17 @@ def score_files(
     input_format: str | None = None,
     delimiter: str | None = None,
     partitions: int | None = None,
+    diagnostics: bool = False,
+    summary: str | os.PathLike | None = None,
     on_bundle: Callable[[Bundle], None] | None = None,
 ) -> ScoreSummary:
-    """``rnnkit score --engine spark``: read, score, write a directory, count what was written.
+    """``rnnkit score --engine spark``: read, score, write a directory; the same summary as
+    the local engine.
 
     Spark's own failures are raised as :class:`SparkJobError` with the root cause.
     """
+    from pyspark.sql import functions as F
+
     started = time.perf_counter()
     format = format or "parquet"
     if not output or output == "-":
@@ -320,36 +340,69 @@ def score_files(
             threshold=threshold,
             keep_columns=keep_columns,
             partitions=partitions or spark.sparkContext.defaultParallelism,
-        )
-        writer = scored.write.mode("errorifexists")
+            diagnostics=diagnostics,
+            tally_columns=True,
+        ).persist()  # written and tallied: scored once
+        out = scored.drop(*TALLY_COLUMNS).write.mode("errorifexists")
         if format == "csv":
-            writer.option("header", True).option("escape", '"').csv(output)
-            written = spark.read.schema(scored.schema).option("header", True)
-            written = written.option("multiLine", True).option("escape", '"').csv(output)
+            out.option("header", True).option("escape", '"').csv(output)
         else:
-            writer.parquet(output)
-            written = spark.read.parquet(output)
-        keys = ["source", "status"] if many else ["status"]
-        tallies = written.groupBy(*keys).count().collect()
+            out.parquet(output)
+        keys = ["source", *TALLY_COLUMNS[:3]] if many else list(TALLY_COLUMNS[:3])
+        groups = (
+            scored.groupBy(*keys, "label")
+            .agg(
+                F.count("*").alias("n"),
+                F.sum(TALLY_COLUMNS[3]).alias("oov"),
+                F.sum(TALLY_COLUMNS[4]).alias("window"),
+            )
+            .collect()
+        )
+        scored.unpersist()
     except RnnkitError:
         raise
     except Exception as exc:  # Spark's own errors (AnalysisException, Py4JJavaError, ...)
         if type(exc).__module__.startswith(("pyspark", "py4j")):
             raise SparkJobError(f"Spark failed: {root_cause(exc)}") from exc
         raise
-    counts = np.zeros(len(STATUSES), dtype=np.int64)
-    per_file: dict[str, dict[str, int]] = {}
-    for row in tallies:
-        counts[STATUSES.index(row["status"])] += row["count"]
-        if many:
-            entry = per_file.setdefault(row["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
-            entry[row["status"]] += row["count"]
-            entry["rows"] += row["count"]
-    summary = ScoreSummary.from_counts(
-        counts, time.perf_counter() - started, output, str(bundle.path), engine="spark"
+    result = ScoreSummary.from_tally(
+        _tally(groups, bundle.tokenizer().maxlen),
+        bundle.manifest.get("metrics", {}).get("reference_stats"),
+        seconds=time.perf_counter() - started,
+        output=output,
+        bundle=str(bundle.path),
+        engine="spark",
     )
-    summary.files = dict(sorted(per_file.items())) if many else None
-    return summary
+    if many:
+        per_file: dict[str, dict[str, int]] = {}
+        for g in groups:
+            entry = per_file.setdefault(g["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
+            entry[STATUSES[g[TALLY_COLUMNS[0]]]] += g["n"]
+            entry["rows"] += g["n"]
+        result.files = dict(sorted(per_file.items()))
+    if summary is not None:
+        result.write_json(str(summary))
+    return result
+
+
+def _tally(groups, maxlen: int) -> Tally:
+    """The summary's counts from Spark's groups of identical (status, bin, words, label)."""
+    tally = Tally(maxlen)
+    if not groups:
+        return tally
+    status = np.array([g[TALLY_COLUMNS[0]] for g in groups], dtype=np.int64)
+    ok = status == 0
+    pick = lambda key: np.array([g[key] for g, o in zip(groups, ok) if o], dtype=np.int64)  # noqa: E731
+    tally.add_rows(
+        status,
+        np.array([g["label"] == "positive" for g, o in zip(groups, ok) if o], dtype=np.int64),
+        pick(TALLY_COLUMNS[1]),
+        pick(TALLY_COLUMNS[2]),
+        pick("oov"),
+        pick("window"),
+        weight=np.array([g["n"] for g in groups], dtype=np.float64),
+    )
+    return tally
 
 
 class SparkJobError(RnnkitError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 
 import numpy as np
@@ -231,3 +232,22 @@ def test_spark_failure_names_the_file(spark, files, tmp_path):
     assert res.exit_code == 1, res.output
     assert "Spark failed" in res.output and "bad.csv" in res.output
     assert "Malformed CSV record" in res.output and "Traceback" not in res.output
+
+
+def test_spark_summary_equals_single_machine(spark, files, tmp_path):
+    from rnnkit import spark as rs
+
+    parts = str(files / "part*.csv")
+    local = rnnkit.score_files(parts, tmp_path / "local.parquet", id_column="id", workers=1)
+    remote = rs.score_files(
+        parts, str(tmp_path / "spark"), id_column="id", master="local[2]",
+        diagnostics=True, summary=tmp_path / "s.json",
+    )  # fmt: skip
+    for key in ("rows", "statuses", "labels", "probability_histogram", "files"):
+        assert getattr(remote, key) == getattr(local, key), key
+    assert remote.drift["input"] == local.drift["input"]
+    assert remote.drift["warnings"] == local.drift["warnings"]
+    written = pd.read_parquet(tmp_path / "spark")
+    assert {"source", "tokens", "oov", "truncated"} <= set(written.columns)
+    assert not any(c.startswith("__rnnkit") for c in written.columns)
+    assert json.loads((tmp_path / "s.json").read_text())["engine"] == "spark"

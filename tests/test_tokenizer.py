@@ -134,3 +134,16 @@ def test_hf_tokenizer_json_gives_identical_ids(imdb_texts, tmp_path):
     sample = imdb_texts[::5]
     hf_ids = np.array([e.ids for e in hf.encode_batch(sample)], dtype=np.int32)
     assert np.array_equal(hf_ids, tok.encode(sample, compiled=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(mixed, st.text(max_size=50)), max_size=6), st.integers(1, 30))
+def test_counts_are_capped_past_maxlen_unless_all_are_asked_for(batch, repeat):
+    batch = [t * repeat for t in batch]
+    tok = Tokenizer.fit(batch + ["film the br a dont"], 30, maxlen=4)
+    full = [len(tok.ids(t)) for t in batch]
+    for compiled in (False, True):
+        _, capped = tok.encode_with_counts(batch, compiled=compiled)
+        assert capped.tolist() == [min(n, 5) for n in full]
+        _, every = tok.encode_with_counts(batch, compiled=compiled, count_all=True)
+        assert every.tolist() == full

@@ -13,6 +13,7 @@ from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
 from .errors import UsageError
 from .results import EMPTY, MISSING, NO_WORDS, STATUSES
+from .summary import RowStats
 from .verify import self_check
 
 
@@ -32,9 +33,12 @@ class SentimentModel:
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
         return predict_in_batches(self.backend.predict_ids, ids)
 
-    def score_arrow(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities (NaN where unscorable) and status codes (index into STATUSES)."""
-        ids, counts = self.tokenizer.encode_with_counts(texts)
+    def score_arrow(
+        self, texts: pa.Array, count_all: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, RowStats]:
+        """Probabilities (NaN where unscorable), status codes (index into STATUSES) and
+        per-row word statistics (words counted in full with ``count_all``)."""
+        ids, counts = self.tokenizer.encode_with_counts(texts, count_all=count_all)
         status = np.zeros(len(ids), dtype=np.int8)
         no_tokens = counts == 0
         if no_tokens.any():
@@ -50,14 +54,14 @@ class SentimentModel:
             probs[:] = self.predict_ids(ids)
         elif scorable.any():
             probs[scorable] = self.predict_ids(ids[scorable])
-        return probs, status
+        return probs, status, RowStats.from_ids(ids, counts)
 
     def predict(
         self, texts: Sequence[str | None], *, labels: bool = False, threshold: float = 0.5
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """P(positive) per text (NaN for a text with no words); with ``labels=True`` also
         a boolean array, True = positive at ``threshold``."""
-        probs, _ = self.score_arrow(pa.array(list(texts), type=pa.large_string()))
+        probs, _, _ = self.score_arrow(pa.array(list(texts), type=pa.large_string()))
         if labels:
             return probs, probs >= threshold
         return probs

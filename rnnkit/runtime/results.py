@@ -4,6 +4,8 @@ columns, renamed ``input_<name>`` where they would clash with a result column.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -16,16 +18,38 @@ NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
 STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
 
 RESULT_COLUMNS = ("source", "id", "probability", "label", "status")
+#: With ``--diagnostics``: words found, out-of-vocabulary share of the words the model
+#: reads (null without words), and whether words were cut (only the last maxlen are read).
+DIAGNOSTIC_COLUMNS = ("tokens", "oov", "truncated")
+_DIAGNOSTIC_TYPES = (pa.int64(), pa.float32(), pa.bool_())
 _STATUS_NAMES = pa.array(STATUSES, type=pa.string())
+
+
+@dataclass
+class RowStats:
+    """Per row: words found (capped unless counted in full), and out-of-vocabulary words
+    and all words in the window the model reads."""
+
+    tokens: np.ndarray
+    oov: np.ndarray
+    window: np.ndarray
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray, counts: np.ndarray) -> RowStats:
+        return cls(counts, (ids == 1).sum(axis=1), (ids > 0).sum(axis=1))
 
 
 def kept_name(column: str) -> str:
     """The output name of a kept input column."""
-    return f"input_{column}" if column in RESULT_COLUMNS else column
+    return f"input_{column}" if column in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS else column
 
 
 def result_schema(
-    id_type: pa.DataType, input_columns: list[str] | None = None, *, source: bool = False
+    id_type: pa.DataType,
+    input_columns: list[str] | None = None,
+    *,
+    source: bool = False,
+    diagnostics: bool = False,
 ) -> pa.Schema:
     """Result columns, then the kept input columns (``None``: none kept) as text."""
     fields = [pa.field("source", pa.large_string())] if source else []
@@ -35,6 +59,10 @@ def result_schema(
         pa.field("label", pa.string()),
         pa.field("status", pa.string()),
     ]
+    if diagnostics:
+        fields += [
+            pa.field(n, t) for n, t in zip(DIAGNOSTIC_COLUMNS, _DIAGNOSTIC_TYPES, strict=True)
+        ]
     fields += [pa.field(kept_name(c), pa.large_string()) for c in input_columns or []]
     return pa.schema(fields)
 
@@ -46,7 +74,9 @@ def result_batch(
     *,
     threshold: float,
     kept: pa.RecordBatch | None = None,
-    source: str | None = None,
+    source: str | pa.Array | None = None,
+    diagnostics: RowStats | None = None,
+    maxlen: int = 0,
 ) -> pa.RecordBatch:
     """One output batch: NaN probabilities become nulls, and so do their labels."""
     probability = pa.array(probs, mask=np.isnan(probs), type=pa.float32())
@@ -55,8 +85,21 @@ def result_batch(
     arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
     names = list(RESULT_COLUMNS[1:])
     if source is not None:
-        arrays.insert(0, pa.repeat(pa.scalar(source, pa.large_string()), len(ids)))
+        if isinstance(source, str):
+            source = pa.repeat(pa.scalar(source, pa.large_string()), len(ids))
+        arrays.insert(0, source)
         names.insert(0, "source")
+    if diagnostics is not None:
+        window = diagnostics.window
+        share = np.divide(
+            diagnostics.oov, window, out=np.full(len(window), np.nan), where=window > 0
+        )
+        arrays += [
+            pa.array(diagnostics.tokens, type=pa.int64()),
+            pa.array(share, mask=window == 0, type=pa.float32()),
+            pa.array(diagnostics.tokens > maxlen),
+        ]
+        names += list(DIAGNOSTIC_COLUMNS)
     if kept is not None:
         arrays += kept.columns
         names += [kept_name(c) for c in kept.schema.names]

@@ -27,52 +27,9 @@ from .csvio import pick_text_column
 from .errors import DataError, UsageError
 from .inputs import InputFile, expand_sources
 from .model import SentimentModel
-from .results import OK, STATUSES, conform, result_batch, result_schema, row_numbers
+from .results import STATUSES, RowStats, conform, result_batch, result_schema, row_numbers
+from .summary import ScoreSummary, Tally
 from .writers import ResultSink, output_format
-
-
-@dataclass
-class ScoreSummary:
-    """What a scoring run did; ``score_csv`` and the Spark engine both return one."""
-
-    rows: int
-    scored: int
-    not_scored: int
-    seconds: float
-    output: str
-    bundle: str
-    statuses: dict[str, int]
-    engine: str = "local"
-    files: dict[str, dict[str, int]] | None = None  # per-file counts, when several files
-
-    @classmethod
-    def from_counts(
-        cls, counts: np.ndarray, seconds: float, output: str, bundle: str, engine: str = "local"
-    ) -> ScoreSummary:
-        """From per-status row counts (indexed like ``STATUSES``)."""
-        return cls(
-            rows=int(counts.sum()),
-            scored=int(counts[0]),
-            not_scored=int(counts[1:].sum()),
-            seconds=seconds,
-            output=output,
-            bundle=bundle,
-            statuses={s: int(c) for s, c in zip(STATUSES, counts, strict=True)},
-            engine=engine,
-        )
-
-    @property
-    def rows_per_second(self) -> float:
-        return self.rows / self.seconds if self.seconds > 0 else float("inf")
-
-    def line(self) -> str:
-        extra = ", ".join(f"{k} {v}" for k, v in self.statuses.items() if k != OK and v)
-        where = " scored on Spark" if self.engine == "spark" else ""
-        return (
-            f"{self.rows} rows{where}: {self.scored} scored, {self.not_scored} not scored"
-            f"{f' ({extra})' if extra else ''} in {self.seconds:.2f} s "
-            f"({self.rows_per_second:,.0f} rows/s) -> {self.output}"
-        )
 
 
 def check_options(threshold: float) -> None:
@@ -151,6 +108,8 @@ def score_files(
     delimiter: str | None = None,
     workers: int | None = None,
     progress: bool = False,
+    diagnostics: bool = False,
+    summary: str | os.PathLike | None = None,
     stdout=None,
     on_bundle: Callable[[Bundle], None] | None = None,
 ) -> ScoreSummary:
@@ -161,8 +120,10 @@ def score_files(
     Output columns: ``source`` (the file, when several are scored), ``id`` (``id_column``
     or the 0-based row number within its file), ``probability``, ``label`` (positive/
     negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words) and,
-    with ``keep_columns``, the input columns. A row that cannot be scored keeps its place
-    with an empty probability and label.
+    with ``keep_columns``, the input columns; ``diagnostics`` adds ``tokens``, ``oov`` and
+    ``truncated``. A row that cannot be scored keeps its place with an empty probability
+    and label. The returned summary (also written as JSON to ``summary``) holds the counts,
+    and the input's word statistics beside training's, with drift warnings.
     """
     started = time.perf_counter()
     out_name = None if output is None or str(output) == "-" else str(output)
@@ -179,11 +140,13 @@ def score_files(
         delimiter=delimiter,
     )
     scorer = SentimentModel(bundle, backend=backend)
-    counts = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
+    tally = Tally(scorer.tokenizer.maxlen)
+    per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
         tagged = _tagged_batches(plan, held, encoding, delimiter)
-        for (batch, k, first_row), probs, status in score_batches(scorer, tagged, workers):
+        scored = score_batches(scorer, tagged, workers, count_all=diagnostics)
+        for (batch, k, first_row), probs, status, stats in scored:
             ids = batch.column(id_column) if id_column else row_numbers(first_row, batch.num_rows)
             result = result_batch(
                 ids,
@@ -192,20 +155,31 @@ def score_files(
                 threshold=threshold,
                 kept=conform(batch, plan.kept) if plan.kept is not None else None,
                 source=plan.files[k] if plan.with_source else None,
+                diagnostics=stats if diagnostics else None,
+                maxlen=scorer.tokenizer.maxlen,
             )
             sink.write(result)
-            counts[k] += np.bincount(status, minlength=len(STATUSES))
+            tally.add(probs, status, stats, threshold)
+            per_file[k] += np.bincount(status, minlength=len(STATUSES))
             bar.update(batch.num_rows)
-        sink.finish(result_schema(id_type, plan.kept, source=plan.with_source))
-    summary = ScoreSummary.from_counts(
-        counts.sum(axis=0), time.perf_counter() - started, out_name or "<stdout>", str(bundle.path)
+        sink.finish(
+            result_schema(id_type, plan.kept, source=plan.with_source, diagnostics=diagnostics)
+        )
+    result = ScoreSummary.from_tally(
+        tally,
+        bundle.manifest.get("metrics", {}).get("reference_stats"),
+        seconds=time.perf_counter() - started,
+        output=out_name or "<stdout>",
+        bundle=str(bundle.path),
     )
     if plan.with_source:
-        summary.files = {
+        result.files = {
             f: {"rows": int(c.sum()), **dict(zip(STATUSES, map(int, c), strict=True))}
-            for f, c in zip(plan.files, counts, strict=True)
+            for f, c in zip(plan.files, per_file, strict=True)
         }
-    return summary
+    if summary is not None:
+        result.write_json(str(summary))
+    return result
 
 
 #: The name this function had when it read only CSV; kept for existing callers.
@@ -236,9 +210,13 @@ def _tagged_batches(
 
 
 def score_batches(
-    scorer: SentimentModel, items: Iterator[tuple[object, pa.Array]], workers: int | None = None
-) -> Iterator[tuple[object, np.ndarray, np.ndarray]]:
-    """``(tag, probabilities, statuses)`` for every ``(tag, texts)`` item, in input order.
+    scorer: SentimentModel,
+    items: Iterator[tuple[object, pa.Array]],
+    workers: int | None = None,
+    count_all: bool = False,
+) -> Iterator[tuple[object, np.ndarray, np.ndarray, RowStats]]:
+    """``(tag, probabilities, statuses, row stats)`` for every ``(tag, texts)`` item, in
+    input order.
 
     Threads, not processes: the tokenizer kernel and onnxruntime release the GIL and the
     CSV parser is Arrow's, so one process uses every core while holding a single copy of
@@ -250,7 +228,7 @@ def score_batches(
     head = [x for x in (first, second) if x is not None]
     if second is None or workers == 1:  # one block, or asked for one worker: no pool
         for tag, texts in itertools.chain(head, items):
-            yield tag, *scorer.score_arrow(texts)
+            yield tag, *scorer.score_arrow(texts, count_all)
         return
     scorer.tokenizer.warm_up()  # build the compiled scan before the threads share it
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
@@ -261,7 +239,7 @@ def score_batches(
             while len(pending) >= in_flight:
                 done, future = pending.popleft()
                 yield done, *future.result()
-            pending.append((tag, pool.submit(scorer.score_arrow, texts)))
+            pending.append((tag, pool.submit(scorer.score_arrow, texts, count_all)))
         while pending:
             done, future = pending.popleft()
             yield done, *future.result()

@@ -140,15 +140,16 @@ def _classify(cp, cls):
 
 @njit(cache=True, nogil=True)
 def encode_tails(
-    data, offsets, maxlen, cls, low, blob, starts, lengths, ids, table, out, counts, ref
+    data, offsets, maxlen, limit, cls, low, blob, starts, lengths, ids, table, out, counts, ref
 ):
-    """Fill ``out`` (zeros) and ``counts``; set ``ref[r]`` where row r needs the reference."""
+    """Fill ``out`` (zeros) and ``counts`` (tokens, counted up to ``limit``; only the last
+    ``maxlen`` are looked up); set ``ref[r]`` where row r needs the reference."""
     mask = np.uint64(len(table) - 1)
     buf = np.empty(MAX_WORD, dtype=np.uint8)
     for r in range(len(offsets) - 1):
         s, i = offsets[r], offsets[r + 1] - 1
         found = 0
-        while i >= s and found < maxlen:
+        while i >= s and found < limit:
             if data[i] < 0x80:  # ASCII: the common case, no decoding
                 cp, first = np.int64(data[i]), i
             else:
@@ -189,6 +190,9 @@ def encode_tails(
             i = j
             if n == 2 and buf[1] == 98 and buf[0] == 114 and before == 60:
                 continue  # "<br": an HTML line break, not a word
+            found += 1
+            if found > maxlen:
+                continue  # counted only: truncation drops it
             word_id = 1
             if n <= MAX_WORD:
                 slot = _fnv(buf, n, True) & mask
@@ -204,7 +208,6 @@ def encode_tails(
                             word_id = ids[w]
                             break
                     slot = (slot + np.uint64(1)) & mask
-            found += 1
             out[r, maxlen - found] = word_id
         counts[r] = found
 
@@ -224,8 +227,8 @@ class CompiledScan:
         self.table = build_table(self.blob, self.starts, self.lengths)
         self.cls, self.low = char_tables()
 
-    def encode(self, array: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, ...]:
-        """``(ids, counts, rows for the reference)`` of an Arrow string array."""
+    def encode(self, array: pa.Array | pa.ChunkedArray, limit: int) -> tuple[np.ndarray, ...]:
+        """``(ids, counts up to limit, rows for the reference)`` of an Arrow string array."""
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         if not pa.types.is_large_string(array.type):
@@ -246,7 +249,7 @@ class CompiledScan:
             else np.zeros(0, dtype=np.uint8)
         )
         encode_tails(
-            data, offsets - base, self.maxlen, self.cls, self.low, self.blob, self.starts,
+            data, offsets - base, self.maxlen, limit, self.cls, self.low, self.blob, self.starts,
             self.lengths, self.ids, self.table, out, counts, ref,
         )  # fmt: skip
         if array.null_count:  # Arrow does not promise that a null's span is empty

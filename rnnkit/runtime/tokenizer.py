@@ -118,21 +118,28 @@ class Tokenizer:
         return self.encode_with_counts(texts, compiled=compiled)[0]
 
     def encode_with_counts(
-        self, texts: Sequence[str | None] | pa.Array, *, compiled: bool | None = None
+        self,
+        texts: Sequence[str | None] | pa.Array,
+        *,
+        compiled: bool | None = None,
+        count_all: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Ids plus each row's token count (the compiled scan stops counting at maxlen)."""
+        """Ids plus each row's token count. Counting stops at ``maxlen + 1`` (enough to
+        tell a truncated row) unless ``count_all``, which reads every row to its start."""
         if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
             texts = pa.array(list(texts), type=pa.large_string())
         if compiled is None:
             compiled = len(texts) >= COMPILED_MIN_ROWS or "_scan" in self.__dict__
+        limit = np.iinfo(np.int64).max if count_all else self.maxlen + 1
         if compiled and self._scan is not None:
-            ids, counts, redo = self._scan.encode(texts)
+            ids, counts, redo = self._scan.encode(texts, limit)
             if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
                 ids[redo], counts[redo] = self.encode_reference(
                     texts.take(pa.array(redo)).to_pylist()
                 )
-            return ids, counts
-        return self.encode_reference(texts.to_pylist())
+        else:
+            ids, counts = self.encode_reference(texts.to_pylist())
+        return ids, np.minimum(counts, limit)
 
     def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """The reference implementation: ids and full token counts, one text at a time."""

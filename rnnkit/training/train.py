@@ -22,6 +22,7 @@ from ..runtime.bundle import (
     Bundle,
     new_manifest,
 )
+from ..runtime.summary import reference_stats
 from ..runtime.tokenizer import Tokenizer
 from .data import Split, load_split, stratified_split
 from .model import TrainConfig, build_model
@@ -195,7 +196,7 @@ def train(
     # The vocabulary comes from the fitting part only: validation and test stay unseen.
     tokenizer = Tokenizer.fit(parts.fit_texts, cfg.vocab_size, cfg.maxlen)
     model, history, best = fit_model(cfg, tokenizer, parts, echo, verbose)
-    x_test = tokenizer.encode(split.test_texts)
+    x_test, test_counts = tokenizer.encode_with_counts(split.test_texts, count_all=True)
     metrics, test_prob = evaluate_once(model, x_test, split.test_labels)
     metrics.update(
         best_epoch=best.best_epoch + 1,
@@ -207,6 +208,8 @@ def train(
             "validation": len(parts.val_texts),
             "test": len(split.test_texts),
         },
+        # What held-out text looks like to the model; scoring compares its input with this.
+        reference_stats=reference_stats(x_test, test_counts, cfg.maxlen),
         seed=cfg.seed,
         train_seconds=round(time.perf_counter() - started, 1),
         versions=library_versions(),
