@@ -246,6 +246,8 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
     out = []
     runs = {
         "rnnkit score (ONNX)": rnnkit + ["-o", str(work / "onnx.csv")],
+        "rnnkit score (ONNX, --diagnostics)": rnnkit
+        + ["--diagnostics", "-o", str(work / "diag.csv")],
         "rnnkit score (TFLite)": rnnkit + ["--backend", "tflite", "-o", str(work / "tfl.csv")],
         "Keras baseline pipeline": keras_cmd(src, bundle_path, work / "keras.csv"),
     }
@@ -264,7 +266,7 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path) -> list[dict]:
     for r in out:
         r["vs_keras"] = round(base / r["seconds"], 2)
     keras_p = pd.read_csv(work / "keras.csv")["probability"].to_numpy()
-    for r, f in zip(out, ("onnx.csv", "tfl.csv", "keras.csv"), strict=True):
+    for r, f in zip(out, ("onnx.csv", "diag.csv", "tfl.csv", "keras.csv"), strict=True):
         got = pd.read_csv(work / f)["probability"].to_numpy()
         r["max_abs_vs_keras"] = float(np.nanmax(np.abs(got - keras_p)))
     return out

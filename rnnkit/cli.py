@@ -270,12 +270,9 @@ def info(bundle, as_json) -> None:
     help="Output format (default: from the -o extension, else csv).",
 )
 @click.option(
-    "--model",
-    "-m",
-    type=click.Path(file_okay=False),
-    default=None,
+    "--model", "-m", type=click.Path(file_okay=False),
     help="Bundle directory (default: $RNNKIT_MODEL, ./rnnkit-model, shipped model).",
-)
+)  # fmt: skip
 @click.option(
     "--text-column",
     default=None,
@@ -319,12 +316,9 @@ def info(bundle, as_json) -> None:
     "truncated (words beyond the last maxlen were dropped).",
 )
 @click.option(
-    "--summary",
-    "summary_path",
-    type=click.Path(dir_okay=False),
-    default=None,
+    "--summary", "summary_path", type=click.Path(dir_okay=False),
     help="Write the run summary (counts, histogram, drift statistics, warnings) as JSON.",
-)
+)  # fmt: skip
 @click.option(
     "--quiet", "-q", is_flag=True, help="No bundle line and no summary on stderr (warnings stay)."
 )

@@ -14,6 +14,7 @@ is repartitioned after reading. Many files or Parquet scale better than one huge
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -288,23 +289,19 @@ def score_files(
     output: str,
     *,
     text_column: str | None = None,
-    id_column: str | None = None,
-    model: str | os.PathLike | None = None,
-    backend: str = "onnx",
-    threshold: float = 0.5,
-    keep_columns: bool = False,
     format: str | None = None,
     master: str | None = None,
     encoding: str = "utf-8",
     input_format: str | None = None,
     delimiter: str | None = None,
-    partitions: int | None = None,
-    diagnostics: bool = False,
     summary: str | os.PathLike | None = None,
     on_bundle: Callable[[Bundle], None] | None = None,
+    **options,
 ) -> ScoreSummary:
     """``rnnkit score --engine spark``: read, score, write a directory; the same summary as
-    the local engine.
+    the local engine. ``options`` are :func:`score_dataframe`'s (``id_column``, ``model``,
+    ``backend``, ``threshold``, ``keep_columns``, ``partitions``, ``diagnostics``), with its
+    defaults.
 
     Spark's own failures are raised as :class:`SparkJobError` with the root cause.
     """
@@ -316,15 +313,23 @@ def score_files(
         raise UsageError("--engine spark writes a directory: give it with -o")
     if format not in ("parquet", "csv"):
         raise UsageError("--engine spark writes parquet or csv directories")
-    check_options(threshold)
-    bundle = open_bundle(model, backend, on_bundle)
+    try:
+        bound = inspect.signature(score_dataframe).bind(None, **options)
+    except TypeError as exc:
+        raise UsageError(f"score_files: {exc}") from exc
+    bound.apply_defaults()
+    opts = dict(bound.arguments)
+    del opts["df"], opts["text_column"], opts["tally_columns"]
+    check_options(opts["threshold"])
+    bundle = open_bundle(opts["model"], opts["backend"], on_bundle)
+    opts["model"] = bundle.path
     try:
         spark = session(master)
         df = read_reviews(
             spark,
             sources,
             text_column=text_column,
-            id_column=id_column,
+            id_column=opts["id_column"],
             input_format=input_format,
             encoding=encoding,
             delimiter=delimiter,
@@ -332,17 +337,8 @@ def score_files(
         many = inputs.names_several(sources, list_files(spark, sources))
         if not many:
             df = df.drop(SOURCE_COL)
-        scored = score_dataframe(
-            df,
-            id_column=id_column,
-            model=bundle.path,
-            backend=backend,
-            threshold=threshold,
-            keep_columns=keep_columns,
-            partitions=partitions or spark.sparkContext.defaultParallelism,
-            diagnostics=diagnostics,
-            tally_columns=True,
-        ).persist()  # written and tallied: scored once
+        opts["partitions"] = opts["partitions"] or spark.sparkContext.defaultParallelism
+        scored = score_dataframe(df, tally_columns=True, **opts).persist()  # scored once
         out = scored.drop(*TALLY_COLUMNS).write.mode("errorifexists")
         if format == "csv":
             out.option("header", True).option("escape", '"').csv(output)
@@ -373,16 +369,19 @@ def score_files(
         bundle=str(bundle.path),
         engine="spark",
     )
-    if many:
-        per_file: dict[str, dict[str, int]] = {}
-        for g in groups:
-            entry = per_file.setdefault(g["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
-            entry[STATUSES[g[TALLY_COLUMNS[0]]]] += g["n"]
-            entry["rows"] += g["n"]
-        result.files = dict(sorted(per_file.items()))
+    result.files = _per_file(groups) if many else None
     if summary is not None:
         result.write_json(str(summary))
     return result
+
+
+def _per_file(groups) -> dict[str, dict[str, int]]:
+    per_file: dict[str, dict[str, int]] = {}
+    for g in groups:
+        entry = per_file.setdefault(g["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
+        entry[STATUSES[g[TALLY_COLUMNS[0]]]] += g["n"]
+        entry["rows"] += g["n"]
+    return dict(sorted(per_file.items()))
 
 
 def _tally(groups, maxlen: int) -> Tally:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .csvio import BlockError, Chunk, as_text, iter_chunks
 from .errors import DataError, UsageError
 
 INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -109,7 +110,7 @@ class InputFile:
 
     name: str
     columns: list[str]
-    batches: Iterator[pa.RecordBatch]
+    chunks: Iterator[Chunk]
     close: Callable[[], None]
 
 
@@ -117,11 +118,9 @@ def open_input(
     source: str, fmt: str, *, encoding: str = "utf-8", delimiter: str | None = None
 ) -> InputFile:
     if fmt in ("csv", "tsv"):
-        from .csvio import iter_batches
-
         sep = delimiter or ("\t" if fmt == "tsv" else ",")
-        columns, name, batches, close = iter_batches(source, encoding, sep)
-        return InputFile(name, columns, batches, close)
+        columns, name, chunks, close = iter_chunks(source, encoding, sep)
+        return InputFile(name, columns, chunks, close)
     if source == "-" and fmt == "parquet":
         raise UsageError("Parquet cannot be read from stdin; give a path")
     if fmt == "parquet":
@@ -143,7 +142,10 @@ def _open_parquet(source: str) -> InputFile:
         try:
             # Streamed by row group: a file is never loaded whole.
             for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                yield as_text(batch, source, first_row)
+                try:
+                    yield loaded(as_text(batch, source))
+                except BlockError as exc:
+                    raise exc.to_data_error(first_row) from None
                 first_row += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(
@@ -155,18 +157,9 @@ def _open_parquet(source: str) -> InputFile:
     return InputFile(source, columns, batches(), file.close)
 
 
-def as_text(batch: pa.RecordBatch, name: str, first_row: int) -> pa.RecordBatch:
-    """Every column as ``large_string``: text stays text, numbers become their text."""
-    arrays = []
-    for col, arr in zip(batch.schema.names, batch.columns, strict=True):
-        try:
-            arrays.append(arr.cast(pa.large_string()))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise DataError(
-                f"{name}: rows {first_row}-{first_row + len(arr) - 1}, column {col!r}: "
-                f"{arr.type} values cannot be read as text ({exc})"
-            ) from None
-    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+def loaded(batch: pa.RecordBatch) -> Chunk:
+    """A chunk whose rows are already read."""
+    return Chunk(lambda: batch)
 
 
 def _json_text(value) -> str | None:
@@ -201,9 +194,8 @@ def _open_jsonl(source: str, encoding: str) -> InputFile:
                             f"{extra[0]!r} is not in the columns found so far ({columns})"
                         )
                 data = {c: [_json_text(o.get(c)) for _, _, o in block] for c in columns}
-                yield pa.RecordBatch.from_pydict(
-                    data, schema=pa.schema([(c, pa.large_string()) for c in columns])
-                )
+                schema = pa.schema([(c, pa.large_string()) for c in columns])
+                yield loaded(pa.RecordBatch.from_pydict(data, schema=schema))
                 block = [x for _, x in zip(range(JSONL_BLOCK_ROWS), lines)]
         finally:
             stream.close()

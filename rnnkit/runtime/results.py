@@ -36,7 +36,8 @@ class RowStats:
 
     @classmethod
     def from_ids(cls, ids: np.ndarray, counts: np.ndarray) -> RowStats:
-        return cls(counts, (ids == 1).sum(axis=1), (ids > 0).sum(axis=1))
+        # The window holds min(words, maxlen) ids: no need to count the padding.
+        return cls(counts, np.count_nonzero(ids == 1, axis=1), np.minimum(counts, ids.shape[1]))
 
 
 def kept_name(column: str) -> str:

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from . import inputs
 from .bundle import Bundle
-from .csvio import pick_text_column
+from .csvio import BlockError, Chunk, pick_text_column
 from .errors import DataError, UsageError
 from .inputs import InputFile, expand_sources
 from .model import SentimentModel
@@ -144,9 +144,11 @@ def score_files(
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
-        tagged = _tagged_batches(plan, held, encoding, delimiter)
+        tagged = _tagged_chunks(plan, held, encoding, delimiter)
         scored = score_batches(scorer, tagged, workers, count_all=diagnostics)
-        for (batch, k, first_row), probs, status, stats in scored:
+        rows_done = [0] * len(plan.files)  # rows emitted per file: the next row's number
+        for k, batch, probs, status, stats in _row_errors_named(scored, rows_done):
+            first_row = rows_done[k]
             ids = batch.column(id_column) if id_column else row_numbers(first_row, batch.num_rows)
             result = result_batch(
                 ids,
@@ -161,6 +163,7 @@ def score_files(
             sink.write(result)
             tally.add(probs, status, stats, threshold)
             per_file[k] += np.bincount(status, minlength=len(STATUSES))
+            rows_done[k] += batch.num_rows
             bar.update(batch.num_rows)
         sink.finish(
             result_schema(id_type, plan.kept, source=plan.with_source, diagnostics=diagnostics)
@@ -186,10 +189,18 @@ def score_files(
 score_csv = score_files
 
 
-def _tagged_batches(
+def _row_errors_named(scored: Iterator, rows_done: list[int]) -> Iterator:
+    """Results in order; a block's error gets its absolute row from the rows before it."""
+    try:
+        yield from scored
+    except BlockError as exc:
+        raise exc.to_data_error(rows_done[exc.tag]) from None
+
+
+def _tagged_chunks(
     plan: Plan, held: dict[int, InputFile], encoding: str, delimiter: str | None
-) -> Iterator[tuple[tuple[pa.RecordBatch, int, int], pa.Array]]:
-    """``((batch, file index, first row), text)`` for every batch of every file, in order."""
+) -> Iterator[tuple[int, Chunk, str]]:
+    """``(file index, chunk, text column)`` for every chunk of every file, in order."""
     try:
         for k, (path, fmt) in enumerate(zip(plan.files, plan.formats, strict=True)):
             opened = held.pop(k, None) or inputs.open_input(
@@ -198,10 +209,8 @@ def _tagged_batches(
             try:
                 if opened.columns != plan.columns[k]:
                     raise DataError(f"{opened.name}: its columns changed while it was read")
-                first_row = 0
-                for batch in opened.batches:
-                    yield (batch, k, first_row), batch.column(plan.text_columns[k])
-                    first_row += batch.num_rows
+                for chunk in opened.chunks:
+                    yield k, chunk, plan.text_columns[k]
             finally:
                 opened.close()
     finally:
@@ -209,40 +218,58 @@ def _tagged_batches(
             opened.close()
 
 
+def _score_chunk(scorer: SentimentModel, chunk: Chunk, text_col: str, count_all: bool):
+    batch = chunk.load()
+    return (batch, *scorer.score_arrow(batch.column(text_col), count_all))
+
+
+def _result(tag, compute):
+    """``compute()``, with a block's error tagged with where it came from."""
+    try:
+        return compute()
+    except BlockError as exc:
+        exc.tag = tag
+        raise
+
+
 def score_batches(
     scorer: SentimentModel,
-    items: Iterator[tuple[object, pa.Array]],
+    items: Iterator[tuple[object, Chunk, str]],
     workers: int | None = None,
     count_all: bool = False,
-) -> Iterator[tuple[object, np.ndarray, np.ndarray, RowStats]]:
-    """``(tag, probabilities, statuses, row stats)`` for every ``(tag, texts)`` item, in
-    input order.
+) -> Iterator[tuple[object, pa.RecordBatch, np.ndarray, np.ndarray, RowStats]]:
+    """``(tag, batch, probabilities, statuses, row stats)`` for every ``(tag, chunk, text
+    column)`` item, in input order.
 
-    Threads, not processes: the tokenizer kernel and onnxruntime release the GIL and the
-    CSV parser is Arrow's, so one process uses every core while holding a single copy of
-    the libraries and the model (and no text crosses a pipe).
+    Threads, not processes: Arrow's parser, the tokenizer kernel and onnxruntime release
+    the GIL, so one process uses every core while holding a single copy of the libraries
+    and the model (and no text crosses a pipe). The calling thread reads and cuts blocks.
     """
     workers = workers or os.cpu_count() or 1
     first = next(items, None)
     second = next(items, None) if first is not None else None
     head = [x for x in (first, second) if x is not None]
     if second is None or workers == 1:  # one block, or asked for one worker: no pool
-        for tag, texts in itertools.chain(head, items):
-            yield tag, *scorer.score_arrow(texts, count_all)
+        for tag, chunk, text_col in itertools.chain(head, items):
+            yield (
+                tag,
+                *_result(tag, lambda c=chunk, t=text_col: _score_chunk(scorer, c, t, count_all)),
+            )
         return
     scorer.tokenizer.warm_up()  # build the compiled scan before the threads share it
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-score")
     try:
-        for tag, texts in itertools.chain(head, items):
+        for tag, chunk, text_col in itertools.chain(head, items):
             while len(pending) >= in_flight:
                 done, future = pending.popleft()
-                yield done, *future.result()
-            pending.append((tag, pool.submit(scorer.score_arrow, texts, count_all)))
+                yield done, *_result(done, future.result)
+            job = pool.submit(_score_chunk, scorer, chunk, text_col, count_all)
+            pending.append((tag, job))
         while pending:
             done, future = pending.popleft()
-            yield done, *future.result()
+            yield done, *_result(done, future.result)
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
 
