@@ -20,7 +20,9 @@ def main(bundle: str, source: str, output: str) -> None:
     model = keras.models.load_model(os.path.join(bundle, "model.keras"), compile=False)
     tok = Tokenizer.load(os.path.join(bundle, "rnnkit-tokenizer.json"))
     frame = pd.read_csv(source, dtype=str, keep_default_na=False)
-    probs = model.predict(tok.encode(frame["text"].tolist()), batch_size=1024, verbose=0)
+    # The reference tokenizer, as a user without rnnkit's compiled scan would have it.
+    ids = tok.encode(frame["text"].tolist(), compiled=False)
+    probs = model.predict(ids, batch_size=1024, verbose=0)
     pd.DataFrame({"id": frame["id"], "probability": probs.reshape(-1)}).to_csv(output, index=False)
 
 
