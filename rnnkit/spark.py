@@ -150,7 +150,7 @@ def read_reviews(
     """
     from pyspark.sql import functions as F
 
-    from .runtime.csvio import pick_text_column
+    from .runtime.inputs import pick_text_column
 
     frames = []
     for path in list_files(spark, sources):

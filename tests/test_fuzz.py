@@ -164,3 +164,12 @@ def test_truncated_gzip(tmp_path_factory, data, keep):
     res = CliRunner().invoke(main, ["score", str(src), "-q", "-o", str(tmp / "o.csv")])
     assert res.exit_code == 1 and "Traceback" not in res.output, res.output
     assert str(src) in res.output and not (tmp / "o.csv").exists()
+
+
+@FUZZ
+@given(st.one_of(csv_files(), mutated()), st.booleans())
+def test_vectorised_quote_scan_equals_the_exact_loop(data, at_eof):
+    """The fast path of the record scan gives the same spans (and problems) as the loop."""
+    from rnnkit.runtime.csvscan import _quoted_spans_exact, quoted_spans
+
+    assert quoted_spans(data, ord(","), at_eof) == _quoted_spans_exact(data, ord(","), at_eof)

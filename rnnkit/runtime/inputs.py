@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .csvio import BlockError, Chunk, as_text, iter_chunks
+from .chunks import BlockError, Chunk, as_text
+from .csvio import iter_chunks
 from .errors import DataError, UsageError
 
 INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
+TEXT_CANDIDATES = ("review", "text", "content", "body", "comment", "review_text", "sentence")
 EXTENSIONS = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -51,6 +53,21 @@ def input_format(name: str, forced: str | None = None) -> str:
         f"{name}: cannot tell the input format from the extension; name it with "
         f"--input-format ({', '.join(INPUT_FORMATS)})"
     )
+
+
+def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
+    listed = ", ".join(repr(c) for c in columns)
+    if wanted is not None:
+        if wanted not in columns:
+            raise UsageError(f"{name}: no column {wanted!r}; columns found: {listed}")
+        return wanted
+    if len(columns) == 1:
+        return columns[0]
+    hits = [c for c in columns if c.strip().lower() in TEXT_CANDIDATES]
+    if len(hits) == 1:
+        return hits[0]
+    why = "several candidates" if hits else "no obvious text column"
+    raise UsageError(f"{name}: {why} ({listed}); choose one with --text-column")
 
 
 def _is_input_file(path: Path) -> bool:
@@ -171,7 +188,7 @@ def _json_text(value) -> str | None:
 def _open_jsonl(source: str, encoding: str) -> InputFile:
     """JSON Lines, one object per line, streamed; blank lines are not rows. Columns are the
     keys in order of first appearance in the first block; a later new key is an error."""
-    from .csvio import InputStream
+    from .streams import InputStream
 
     stream = InputStream(source, encoding)
     lines = _lines(stream)

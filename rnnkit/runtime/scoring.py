@@ -23,9 +23,9 @@ import pyarrow as pa
 
 from . import inputs
 from .bundle import Bundle
-from .csvio import BlockError, Chunk, pick_text_column
+from .chunks import BlockError, Chunk
 from .errors import DataError, UsageError
-from .inputs import InputFile, expand_sources
+from .inputs import InputFile, expand_sources, pick_text_column
 from .model import SentimentModel
 from .results import STATUSES, RowStats, conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally
