@@ -145,8 +145,9 @@ def read_reviews(
 ):
     """Every input file read on its own (its own header), then united by column name.
 
-    Adds ``__rnnkit_source`` (the file), ``__rnnkit_row`` (0-based row number within the
-    file) and ``__rnnkit_text`` (the file's text column); a column one file lacks is null.
+    Adds ``__rnnkit_source`` (the file), ``__rnnkit_text`` (the file's text column) and,
+    without ``id_column``, ``__rnnkit_row`` (0-based row number within the file); a column
+    one file lacks is null.
     """
     from pyspark.sql import functions as F
 
@@ -164,7 +165,8 @@ def read_reviews(
                 f"{path}: no id column {id_column!r}; columns found: "
                 + ", ".join(map(repr, df.columns))
             )
-        df = _with_row_number(df, ROW_COL)
+        if id_column is None:  # row numbers cost a pass over the file: only when they are ids
+            df = _with_row_number(df, ROW_COL)
         frames.append(df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text)))
     united = frames[0]
     for df in frames[1:]:
