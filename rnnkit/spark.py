@@ -392,11 +392,14 @@ def _tally(groups, maxlen: int) -> Tally:
     if not groups:
         return tally
     status = np.array([g[TALLY_COLUMNS[0]] for g in groups], dtype=np.int64)
-    ok = status == 0
-    pick = lambda key: np.array([g[key] for g, o in zip(groups, ok) if o], dtype=np.int64)  # noqa: E731
+    scored = [g for g, s in zip(groups, status, strict=True) if s == 0]
+
+    def pick(key: str) -> np.ndarray:
+        return np.array([g[key] for g in scored], dtype=np.int64)
+
     tally.add_rows(
         status,
-        np.array([g["label"] == "positive" for g, o in zip(groups, ok) if o], dtype=np.int64),
+        np.array([g["label"] == "positive" for g in scored], dtype=np.int64),
         pick(TALLY_COLUMNS[1]),
         pick(TALLY_COLUMNS[2]),
         pick("oov"),

@@ -26,6 +26,7 @@ class BlockError(Exception):
     def __init__(self, describe: Callable[[int], str], rel_row: int = 0) -> None:
         super().__init__(describe(rel_row))
         self.describe, self.rel_row = describe, rel_row
+        self.tag = None  # set by the scoring loop: which input the block came from
 
     def to_data_error(self, rows_before: int) -> DataError:
         return DataError(self.describe(rows_before + self.rel_row))

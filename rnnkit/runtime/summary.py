@@ -34,10 +34,10 @@ class Tally:
     """Counts that add up across batches, files and Spark partitions."""
 
     maxlen: int
-    statuses: np.ndarray = None  # type: ignore[assignment]
-    labels: np.ndarray = None  # type: ignore[assignment]  # negative, positive
-    probability_hist: np.ndarray = None  # type: ignore[assignment]
-    token_hist: np.ndarray = None  # type: ignore[assignment]  # scored rows, capped counts
+    statuses: np.ndarray = field(init=False)
+    labels: np.ndarray = field(init=False)  # negative, positive
+    probability_hist: np.ndarray = field(init=False)
+    token_hist: np.ndarray = field(init=False)  # scored rows' word counts, capped
     oov_tokens: int = 0
     window_tokens: int = 0
 
