@@ -174,3 +174,22 @@ def test_shipped_model_resolves_from_a_source_checkout():
     )
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == ROOT / "models" / "imdb-rnn"
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "csv", "jsonl"])
+def test_an_error_after_output_started_leaves_no_traceback(tmp_path, suffix):
+    """The writer is closed before its half-written file is removed: no 'Exception ignored'
+    traceback from a writer finalised later."""
+    src = tmp_path / "late.csv"
+    src.write_text("id,review\n" + "".join(f"{i},ok\n" for i in range(30000)) + 'x,"open\n')
+    out = tmp_path / f"out.{suffix}"
+    code = "import sys; from rnnkit.cli import main; sys.argv = ['rnnkit', *sys.argv[1:]]; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "score", str(src), "-q", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1 and "row 30000 (0-based)" in proc.stderr
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
+    assert not out.exists() and os.listdir(tmp_path) == ["late.csv"]

@@ -6,6 +6,7 @@ already do, and :class:`JsonlWriter` follows them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -132,5 +133,11 @@ class ResultSink:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and self.target is not None:
-            self.target.abort()
+        if exc_type is None or self.target is None:
+            return
+        if self.writer is not None:
+            # Close it now, while its file is open: a Parquet writer left to the garbage
+            # collector would write its footer to a closed file and print a traceback.
+            with contextlib.suppress(Exception):
+                self.writer.close()
+        self.target.abort()
