@@ -26,11 +26,11 @@ import pyarrow as pa
 from .runtime import inputs
 from .runtime.bundle import Bundle
 from .runtime.errors import RnnkitError, UsageError
-from .runtime.inputs import EXTENSIONS, expand_sources
+from .runtime.inputs import expand_sources
 from .runtime.model import SentimentModel
 from .runtime.results import STATUSES, result_batch, result_schema
 from .runtime.scoring import check_options, open_bundle
-from .runtime.summary import ScoreSummary, Tally, probability_bin
+from .runtime.summary import ScoreSummary, Tally, file_counts, probability_bin
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
@@ -98,16 +98,11 @@ def list_files(spark, sources) -> list[str]:
                     found.append(it.next().getPath().toString())
             else:
                 found.append(status.getPath().toString())
-        found = sorted(f for f in found if _is_input_name(f.rsplit("/", 1)[-1]))
+        found = sorted(f for f in found if inputs.is_input_name(f.rsplit("/", 1)[-1]))
         if not found:
             raise UsageError(f"{source}: no input files found")
         files += found
     return files
-
-
-def _is_input_name(name: str) -> bool:
-    stem = name.lower().removesuffix(".gz")
-    return not name.startswith((".", "_")) and any(stem.endswith(e) for e in EXTENSIONS)
 
 
 def read_file(spark, path: str, fmt: str, *, encoding: str = "utf-8", delimiter=None):
@@ -151,20 +146,13 @@ def read_reviews(
     """
     from pyspark.sql import functions as F
 
-    from .runtime.inputs import pick_text_column
-
     frames = []
     for path in list_files(spark, sources):
         df = read_file(
             spark, path, inputs.input_format(path, input_format), encoding=encoding,
             delimiter=delimiter,
         )  # fmt: skip
-        text = pick_text_column(df.columns, text_column, path)
-        if id_column is not None and id_column not in df.columns:
-            raise UsageError(
-                f"{path}: no id column {id_column!r}; columns found: "
-                + ", ".join(map(repr, df.columns))
-            )
+        text = inputs.pick_columns(df.columns, text_column, id_column, path)
         if id_column is None:  # row numbers cost a pass over the file: only when they are ids
             df = _with_row_number(df, ROW_COL)
         frames.append(df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text)))
@@ -201,12 +189,8 @@ def score_dataframe(
     columns = [c for c in df.columns if c not in internal]
     with_source = SOURCE_COL in df.columns
     text_col = TEXT_COL if TEXT_COL in df.columns else text_column
-    if text_col not in df.columns:
-        raise UsageError(f"no column {text_col!r}; columns found: {', '.join(map(repr, columns))}")
-    if id_column is not None and id_column not in columns:
-        raise UsageError(
-            f"no id column {id_column!r}; columns found: {', '.join(map(repr, columns))}"
-        )
+    if text_col != TEXT_COL:
+        inputs.pick_columns(columns, text_col, id_column, "the DataFrame")
     bundle = Bundle.open(model)  # verify hashes on the driver before shipping
     bundle.format_file(backend)
     df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
@@ -378,12 +362,11 @@ def score_files(
 
 
 def _per_file(groups) -> dict[str, dict[str, int]]:
-    per_file: dict[str, dict[str, int]] = {}
+    per_file: dict[str, np.ndarray] = {}
     for g in groups:
-        entry = per_file.setdefault(g["source"], {"rows": 0, **dict.fromkeys(STATUSES, 0)})
-        entry[STATUSES[g[TALLY_COLUMNS[0]]]] += g["n"]
-        entry["rows"] += g["n"]
-    return dict(sorted(per_file.items()))
+        counts = per_file.setdefault(g["source"], np.zeros(len(STATUSES), dtype=np.int64))
+        counts[g[TALLY_COLUMNS[0]]] += g["n"]
+    return file_counts(per_file)
 
 
 def _tally(groups, maxlen: int) -> Tally:

@@ -85,6 +85,8 @@ class Bundle:
     manifest: dict = field(repr=False)
     #: Why this bundle was chosen: "given", "$RNNKIT_MODEL", "./rnnkit-model ...", "shipped".
     reason: str = "given"
+    #: name -> sha256 already checked against the manifest: a file is hashed once per load.
+    _verified: dict[str, str] = field(default_factory=dict, repr=False)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -119,6 +121,8 @@ class Bundle:
             entry = files.get(name)
             if entry is None:
                 raise BundleError(f"{self.path / name}: not listed in {MANIFEST}")
+            if self._verified.get(name) == entry["sha256"]:
+                continue
             target = self.path / name
             if not target.is_file():
                 raise BundleError(f"{target}: listed in {MANIFEST} but missing")
@@ -132,6 +136,7 @@ class Bundle:
                     f"{target}: sha256 does not match {MANIFEST}; the file was changed "
                     "after the bundle was written"
                 )
+            self._verified[name] = entry["sha256"]
 
     def tokenizer(self) -> Tokenizer:
         spec = self.manifest["tokenizer"]

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from .chunks import BlockError, Chunk, as_text
-from .csvscan import BlockScan, last_break_outside, pad_short_rows, quoted_spans, scan_block
+from .csvscan import last_break_outside, pad_short_rows, quoted_spans, scan_block
 from .errors import DataError, UsageError
 from .streams import InputStream
 
@@ -52,7 +52,7 @@ class CsvRecords:
         self.lines = 1  # the physical line the next unread byte is on
         self._buf = b""
         self._eof = False
-        self._newline = b"\n"
+        self.newline = b"\n"  # what ends a line, for line numbers in messages
         self.header = self._read_header()
 
     def _fill(self, want: int) -> None:
@@ -62,49 +62,10 @@ class CsvRecords:
                 self._eof = True
             self._buf += chunk
 
-    def _next_scan(self) -> BlockScan:
-        """Scan until at least one complete record (or the end) is in the buffer."""
-        want = BLOCK_SIZE
-        while True:
-            self._fill(want)
-            scan = scan_block(self._buf, self.delim, self._eof)
-            if scan.problem:
-                self._raise(scan, *scan.problem)
-            if scan.end or self._eof:
-                return scan
-            if len(self._buf) > MAX_RECORD_BYTES:
-                raise DataError(
-                    f"{self.name}: {self._where(0, 0)}: a single record longer than "
-                    f"{MAX_RECORD_BYTES >> 20} MiB; rnnkit reads records up to that size "
-                    "(is a quote left open?)"
-                )
-            want = 2 * len(self._buf)
-
-    def _where(self, records_before: int, offset: int) -> str:
-        """ "row N (0-based), line L" for a problem found while the header is read (the
-        header counts as a record until then)."""
-        line = self._line_at(offset)
-        if not hasattr(self, "header"):
-            if records_before == 0:
-                return f"the header, line {line}"
-            records_before -= 1
-        return f"row {records_before} (0-based), line {line}"
-
-    def _raise(self, scan: BlockScan, kind: str, where: int) -> None:
-        if kind == "unterminated":
-            why = (
-                'a quoted field opens here (") and is never closed, so every row after it '
-                'would be read as part of one field; close the quote or double it ("")'
-            )
-        else:
-            why = 'text follows a closing quote; a quote inside a quoted field is written ""'
-        where_ = self._where(int((scan.fields > 0).sum()), where)
-        raise DataError(f"{self.name}: malformed CSV at {where_}: {why}")
-
     def _line_at(self, offset: int) -> int:
         """The physical line of a buffer offset (for messages), counting the file's line
         ends: ``\n`` (and ``\r\n``), or a bare ``\r`` in a file without any ``\n``."""
-        return self.lines + self._buf.count(self._newline, 0, offset)
+        return self.lines + self._buf.count(self.newline, 0, offset)
 
     def _take(self, end: int) -> bytes:
         self.lines = self._line_at(end)
@@ -117,19 +78,21 @@ class CsvRecords:
             self._buf = self._buf[3:]
         self._fill(BLOCK_SIZE)
         if b"\n" not in self._buf and b"\r" in self._buf:
-            self._newline = b"\r"  # old Mac line ends
-        while True:
-            scan = self._next_scan()
+            self.newline = b"\r"  # old Mac line ends
+        while True:  # the first record that is not a blank line
+            end, problem = self._next_cut()
+            if problem:
+                raise DataError(self._describe(*problem)("the header"))
+            if not end:
+                raise DataError(
+                    f"{self.name}: empty file, expected a CSV header line with column names"
+                )
+            scan = scan_block(self._buf[:end], self.delim)
             rows = np.flatnonzero(scan.fields > 0)
-            if len(rows) or self._eof:
+            if len(rows):
                 break
-            self._take(scan.end)  # only blank lines so far
-        if not len(rows):
-            raise DataError(
-                f"{self.name}: empty file, expected a CSV header line with column names"
-            )
-        first = rows[0]
-        start, stop = int(scan.starts[first]), int(scan.stops[first])
+            self._take(end)
+        start, stop = int(scan.starts[rows[0]]), int(scan.stops[rows[0]])
         record = self._buf[start:stop]
         self._take(stop)
         try:
@@ -152,18 +115,22 @@ class CsvRecords:
 
         Only the cut is found here (the calling thread): the last record end outside
         quotes. Checking and parsing the records is :func:`load_block`'s job, in the
-        scoring threads. A problem that stops reading comes as a block with its error."""
+        scoring threads. A problem that stops reading comes as a block with its error,
+        whose row is known once the rows before it are counted."""
         while True:
-            end, error = self._next_cut()
-            if error is not None:
-                yield b"", self.lines, error
+            end, problem = self._next_cut()
+            if problem:
+                describe = self._describe(*problem)
+                yield b"", self.lines, BlockError(lambda row: describe(f"row {row} (0-based)"))  # noqa: B023 - the loop ends here
                 return
             if not end:
                 return
             line = self.lines
             yield self._take(end), line, None
 
-    def _next_cut(self) -> tuple[int, BlockError | None]:
+    def _next_cut(self) -> tuple[int, tuple[str, int] | None]:
+        """Bytes of complete records at the buffer's start (read more until there is one),
+        or the problem (kind, offset) that stops reading at its first record."""
         want = BLOCK_SIZE
         while True:
             self._fill(want)
@@ -175,31 +142,23 @@ class CsvRecords:
             if end:
                 return end, None
             if problem and problem[0] != "incomplete":
-                return 0, self._problem(*problem)
+                return 0, problem
             if len(data) > MAX_RECORD_BYTES:
-                return 0, BlockError(
-                    lambda row: (
-                        f"{self.name}: row {row} (0-based), line {self.lines}: a "
-                        f"single record longer than {MAX_RECORD_BYTES >> 20} MiB; rnnkit reads "
-                        "records up to that size (is a quote left open?)"
-                    )
-                )
+                return 0, ("too long", 0)
             want = 2 * len(data)
 
-    def _problem(self, kind: str, where: int) -> BlockError:
+    def _describe(self, kind: str, where: int) -> Callable[[str], str]:
+        """The message for a problem, given where it is ("row 5 (0-based)", "the header")."""
         line = self._line_at(where)
-        return BlockError(
-            lambda row: (
-                f"{self.name}: malformed CSV at row {row} (0-based), line {line}: " + PROBLEMS[kind]
-            )
-        )
-
-
-PROBLEMS = {
-    "unterminated": 'a quoted field opens here (") and is never closed, so every row after '
-    'it would be read as part of one field; close the quote or double it ("")',
-    "text after quote": 'text follows a closing quote; a quote inside a quoted field is written ""',
-}
+        why = {
+            "unterminated": 'a quoted field opens here (") and is never closed, so every row '
+            'after it would be read as part of one field; close the quote or double it ("")',
+            "text after quote": "text follows a closing quote; a quote inside a quoted field "
+            'is written ""',
+            "too long": f"a single record longer than {MAX_RECORD_BYTES >> 20} MiB; rnnkit "
+            "reads records up to that size (is a quote left open?)",
+        }[kind]
+        return lambda at: f"{self.name}: malformed CSV at {at}, line {line}: {why}"
 
 
 def iter_chunks(
@@ -224,7 +183,7 @@ def iter_chunks(
             for block, line, error in records.blocks():
                 load = functools.partial(
                     load_block, block, records.header, records.delim, records.name, line,
-                    records._newline, encoding, error,
+                    records.newline, encoding, error,
                 )  # fmt: skip
                 yield Chunk(load)
         finally:
@@ -284,7 +243,7 @@ def _fix_field_counts(
 ) -> tuple[bytes, int]:
     """Pad short rows with null fields, or name the first long row; returns the block and
     its row count."""
-    scan = scan_block(block, delim, at_eof=True)
+    scan = scan_block(block, delim)
     ncols = len(columns)
     too_many = np.flatnonzero(scan.fields > ncols)
     if len(too_many):

@@ -16,13 +16,11 @@ _QUOTE, _CR, _LF = ord('"'), ord("\r"), ord("\n")
 
 @dataclass
 class BlockScan:
-    """The complete records at the start of a block of CSV bytes (see :func:`scan_block`)."""
+    """The records of a block of complete CSV records (see :func:`scan_block`)."""
 
-    end: int  # bytes [0, end) are complete records (and blank lines)
     starts: np.ndarray  # each record's first byte
     stops: np.ndarray  # each record's terminator (or the end of the data)
     fields: np.ndarray  # fields per record; 0 for a blank line
-    problem: tuple[str, int] | None = None  # (what, byte offset) of a syntax error
 
 
 def quoted_spans(data: bytes, delim: int, at_eof: bool) -> tuple[list[int], list[int], tuple]:
@@ -94,20 +92,17 @@ def _quoted_spans_exact(
     return opens, closes, ()
 
 
-def scan_block(data: bytes, delim: int, at_eof: bool) -> BlockScan:
-    """Find the complete records in ``data``, which starts at a record boundary.
+def scan_block(data: bytes, delim: int) -> BlockScan:
+    """The records of ``data``: complete records whose quoting has been checked.
 
     Every ``\r`` or ``\n`` outside quotes ends a record; the empty "record" inside a
-    ``\r\n`` pair is a blank line like any other, and blank lines are not rows. Without
-    ``at_eof`` the last, possibly partial, record is left for the next block.
+    ``\r\n`` pair is a blank line like any other, and blank lines are not rows.
     """
-    opens, closes, problem = quoted_spans(data, delim, at_eof)
+    opens, closes, _ = quoted_spans(data, delim, at_eof=True)
     buf = np.frombuffer(data, dtype=np.uint8)
-    limit = problem[1] if problem else len(buf)  # nothing past a problem is trusted
-    head = buf[:limit]
-    # One comparison when the block has no "\r" (most files): this is the hot path.
-    breaks = np.flatnonzero((head == _LF) | (head == _CR) if b"\r" in data else head == _LF)
-    delims = np.flatnonzero(buf[:limit] == delim)
+    # One comparison when the block has no "\r" (most files).
+    breaks = np.flatnonzero((buf == _LF) | (buf == _CR) if b"\r" in data else buf == _LF)
+    delims = np.flatnonzero(buf == delim)
     if opens:
         o, c = np.array(opens), np.array(closes)
 
@@ -116,16 +111,13 @@ def scan_block(data: bytes, delim: int, at_eof: bool) -> BlockScan:
             return x[(k < 0) | (x > c[np.maximum(k, 0)])]
 
         breaks, delims = outside(breaks), outside(delims)
-    stops = breaks
-    if at_eof and not problem and (not len(breaks) or breaks[-1] + 1 < len(buf)):
+    stops = breaks.astype(np.int64)
+    if not len(breaks) or breaks[-1] + 1 < len(buf):
         stops = np.r_[breaks, len(buf)].astype(np.int64)  # the last line has no terminator
-    end = int(stops[-1]) + 1 if len(stops) else 0
-    starts = np.r_[0, stops[:-1] + 1].astype(np.int64) if len(stops) else stops
+    starts = np.r_[0, stops[:-1] + 1].astype(np.int64)
     fields = np.searchsorted(delims, stops) - np.searchsorted(delims, starts) + 1
     fields[stops == starts] = 0
-    if problem and problem[0] == "incomplete":
-        problem = None
-    return BlockScan(min(end, len(buf)), starts, stops, fields, problem)
+    return BlockScan(starts, stops, fields)
 
 
 def last_break_outside(data: bytes, limit: int, opens: list[int], closes: list[int]) -> int:

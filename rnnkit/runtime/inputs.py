@@ -8,6 +8,7 @@ the output are the same whatever the format. Both engines use :func:`expand_sour
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import os
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .chunks import BlockError, Chunk, as_text
+from .chunks import Chunk, as_text
 from .csvio import iter_chunks
 from .errors import DataError, UsageError
+from .streams import InputStream
 
 INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 TEXT_CANDIDATES = ("review", "text", "content", "body", "comment", "review_text", "sentence")
@@ -55,6 +57,18 @@ def input_format(name: str, forced: str | None = None) -> str:
     )
 
 
+def pick_columns(
+    columns: list[str], text_column: str | None, id_column: str | None, name: str
+) -> str:
+    """The text column (see :func:`pick_text_column`), after checking the id column."""
+    if id_column is not None and id_column not in columns:
+        raise UsageError(
+            f"{name}: no id column {id_column!r}; columns found: "
+            + ", ".join(repr(c) for c in columns)
+        )
+    return pick_text_column(columns, text_column, name)
+
+
 def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
     listed = ", ".join(repr(c) for c in columns)
     if wanted is not None:
@@ -70,13 +84,11 @@ def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
     raise UsageError(f"{name}: {why} ({listed}); choose one with --text-column")
 
 
-def _is_input_file(path: Path) -> bool:
-    name = path.name.lower().removesuffix(".gz")
-    return (
-        path.is_file()
-        and not path.name.startswith((".", "_"))  # hidden files, Spark's _SUCCESS
-        and any(name.endswith(ext) for ext in EXTENSIONS)
-    )
+def is_input_name(name: str) -> bool:
+    """A file name an input folder is scanned for: a known extension (``.gz`` too), not
+    hidden, not Spark's ``_SUCCESS`` and the like."""
+    stem = name.lower().removesuffix(".gz")
+    return not name.startswith((".", "_")) and any(stem.endswith(e) for e in EXTENSIONS)
 
 
 def expand_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
@@ -92,7 +104,9 @@ def expand_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> 
         if source == "-":
             files.append(source)
         elif Path(source).is_dir():
-            found = sorted(str(p) for p in Path(source).rglob("*") if _is_input_file(p))
+            found = sorted(
+                str(p) for p in Path(source).rglob("*") if p.is_file() and is_input_name(p.name)
+            )
             if not found:
                 raise UsageError(
                     f"{source}: no input files in this folder (looked for "
@@ -123,7 +137,7 @@ def names_several(sources, files: list[str]) -> bool:
 
 @dataclass
 class InputFile:
-    """One opened input: its display name, its columns and its batches (all text)."""
+    """One opened input: its display name, its columns and its chunks (all text)."""
 
     name: str
     columns: list[str]
@@ -154,15 +168,13 @@ def _open_parquet(source: str) -> InputFile:
         raise DataError(f"{source}: not a readable Parquet file ({exc})") from exc
     columns = file.schema_arrow.names
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def chunks() -> Iterator[Chunk]:
         first_row = 0
         try:
-            # Streamed by row group: a file is never loaded whole.
+            # Streamed by row group: a file is never loaded whole. The text conversion runs
+            # in the scoring threads; its errors name their row like a CSV block's.
             for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                try:
-                    yield loaded(as_text(batch, source))
-                except BlockError as exc:
-                    raise exc.to_data_error(first_row) from None
+                yield Chunk(functools.partial(as_text, batch, source))
                 first_row += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(
@@ -171,7 +183,7 @@ def _open_parquet(source: str) -> InputFile:
         finally:
             file.close()
 
-    return InputFile(source, columns, batches(), file.close)
+    return InputFile(source, columns, chunks(), file.close)
 
 
 def loaded(batch: pa.RecordBatch) -> Chunk:
@@ -188,8 +200,6 @@ def _json_text(value) -> str | None:
 def _open_jsonl(source: str, encoding: str) -> InputFile:
     """JSON Lines, one object per line, streamed; blank lines are not rows. Columns are the
     keys in order of first appearance in the first block; a later new key is an error."""
-    from .streams import InputStream
-
     stream = InputStream(source, encoding)
     lines = _lines(stream)
     first: list[tuple[int, int, dict]] = []
@@ -199,7 +209,7 @@ def _open_jsonl(source: str, encoding: str) -> InputFile:
             break
     columns = list(dict.fromkeys(k for _, _, obj in first for k in obj))
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def chunks() -> Iterator[Chunk]:
         try:
             block = first
             while block:
@@ -220,7 +230,7 @@ def _open_jsonl(source: str, encoding: str) -> InputFile:
     if not columns:
         stream.close()
         raise DataError(f"{stream.name}: no JSON objects with keys in the first rows")
-    return InputFile(stream.name, columns, batches(), stream.close)
+    return InputFile(stream.name, columns, chunks(), stream.close)
 
 
 def _lines(stream) -> Iterator[tuple[int, int, dict]]:

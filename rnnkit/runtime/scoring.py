@@ -1,9 +1,10 @@
 """``score_files``: stream reviews through the model; rows in = rows out, in order.
 
-The calling thread parses CSV blocks (Arrow) and writes results in order; a pool of
-threads, one per core, tokenizes (a compiled, GIL-free scan) and runs inference (one shared
-onnxruntime session, which also releases the GIL), so parsing, tokenizing and inference
-overlap on all cores in one process. A file of one block is scored inline, without a pool.
+The calling thread reads the inputs, cuts them into blocks and writes results in order; a
+pool of threads, one per core, parses a block (Arrow), tokenizes it (a compiled, GIL-free
+scan) and runs inference (one shared onnxruntime session, which also releases the GIL), so
+reading, parsing, tokenizing and inference overlap on all cores in one process. An input
+of one block is scored inline, without a pool.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from . import inputs
 from .bundle import Bundle
 from .chunks import BlockError, Chunk
 from .errors import DataError, UsageError
-from .inputs import InputFile, expand_sources, pick_text_column
+from .inputs import InputFile, expand_sources, pick_columns
 from .model import SentimentModel
 from .results import STATUSES, RowStats, conform, result_batch, result_schema, row_numbers
-from .summary import ScoreSummary, Tally
+from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, output_format
 
 
@@ -80,12 +81,7 @@ def plan_inputs(
             held[k] = opened  # read on from here: stdin cannot be opened twice
         else:
             opened.close()
-        text_columns.append(pick_text_column(opened.columns, text_column, opened.name))
-        if id_column is not None and id_column not in opened.columns:
-            raise UsageError(
-                f"{opened.name}: no id column {id_column!r}; columns found: "
-                + ", ".join(repr(c) for c in opened.columns)
-            )
+        text_columns.append(pick_columns(opened.columns, text_column, id_column, opened.name))
         columns.append(opened.columns)
     with_source = inputs.names_several(sources, files)
     kept = list(dict.fromkeys(c for cols in columns for c in cols)) if keep_columns else None
@@ -176,10 +172,7 @@ def score_files(
         bundle=str(bundle.path),
     )
     if plan.with_source:
-        result.files = {
-            f: {"rows": int(c.sum()), **dict(zip(STATUSES, map(int, c), strict=True))}
-            for f, c in zip(plan.files, per_file, strict=True)
-        }
+        result.files = file_counts(dict(zip(plan.files, per_file, strict=True)))
     if summary is not None:
         result.write_json(str(summary))
     return result
@@ -218,18 +211,13 @@ def _tagged_chunks(
             opened.close()
 
 
-def _score_chunk(scorer: SentimentModel, chunk: Chunk, text_col: str, count_all: bool):
-    batch = chunk.load()
-    return (batch, *scorer.score_arrow(batch.column(text_col), count_all))
-
-
-def _result(tag, compute):
-    """``compute()``, with a block's error tagged with where it came from."""
+def _score_chunk(scorer: SentimentModel, tag, chunk: Chunk, text_col: str, count_all: bool):
     try:
-        return compute()
+        batch = chunk.load()
     except BlockError as exc:
-        exc.tag = tag
+        exc.tag = tag  # which input it came from, to count the rows before it
         raise
+    return (batch, *scorer.score_arrow(batch.column(text_col), count_all))
 
 
 def score_batches(
@@ -251,10 +239,7 @@ def score_batches(
     head = [x for x in (first, second) if x is not None]
     if second is None or workers == 1:  # one block, or asked for one worker: no pool
         for tag, chunk, text_col in itertools.chain(head, items):
-            yield (
-                tag,
-                *_result(tag, lambda c=chunk, t=text_col: _score_chunk(scorer, c, t, count_all)),
-            )
+            yield tag, *_score_chunk(scorer, tag, chunk, text_col, count_all)
         return
     scorer.tokenizer.warm_up()  # build the compiled scan before the threads share it
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
@@ -264,12 +249,12 @@ def score_batches(
         for tag, chunk, text_col in itertools.chain(head, items):
             while len(pending) >= in_flight:
                 done, future = pending.popleft()
-                yield done, *_result(done, future.result)
-            job = pool.submit(_score_chunk, scorer, chunk, text_col, count_all)
+                yield done, *future.result()
+            job = pool.submit(_score_chunk, scorer, tag, chunk, text_col, count_all)
             pending.append((tag, job))
         while pending:
             done, future = pending.popleft()
-            yield done, *_result(done, future.result)
+            yield done, *future.result()
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
 

@@ -82,6 +82,14 @@ def probability_bin(probs: np.ndarray) -> np.ndarray:
     return np.minimum((probs * HIST_BINS).astype(np.int64), HIST_BINS - 1)
 
 
+def file_counts(per_file: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """``{file: {"rows": n, status: n, ...}}`` from per-file counts indexed like STATUSES."""
+    return {
+        f: {"rows": int(c.sum()), **{s: int(n) for s, n in zip(STATUSES, c, strict=True)}}
+        for f, c in sorted(per_file.items())
+    }
+
+
 def describe(token_hist: np.ndarray, oov_tokens: int, window_tokens: int) -> dict:
     """Reference statistics from a histogram of capped word counts and window totals."""
     rows = int(token_hist.sum())
