@@ -98,28 +98,38 @@ def test_export_gate_fails_loudly_and_leaves_manifest_alone(simple_bundle, tmp_p
     assert not list(copy.glob(".*.tmp"))
 
 
-def test_quantized_variants_are_gated_and_recorded(tmp_path):
-    """On the shipped model (5,000 test reviews), where a 1-point gate is meaningful."""
+def test_quantized_variants_are_gated_by_their_stored_criteria(tmp_path):
+    """On the shipped model (5,000 test reviews), where the criteria are meaningful."""
     from rnnkit.exporter.export import export_bundle
     from rnnkit.runtime.bundle import shipped_bundle_path
+    from rnnkit.runtime.parity import QUANTIZED_CRITERIA
 
     copy = tmp_path / "b"
     shutil.copytree(shipped_bundle_path(), copy)
     bundle, results = export_bundle(
         copy, ("onnx", "tflite"), quantize=("int8", "float16"), echo=lambda s: None
     )
-    variants = {(r.format, r.variant): r for r in results}
-    assert {("onnx", "int8"), ("tflite", "int8"), ("tflite", "float16")} <= set(variants)
-    for fmt, variant in (("onnx", "int8"), ("tflite", "int8")):
+    variants = {(r.format, r.variant, r.runtime): r for r in results}
+    assert {("onnx", "int8", "onnxruntime"), ("onnx", "int8", "onnx-reference"),
+            ("tflite", "int8", "ai-edge-litert"),
+            ("tflite", "float16", "ai-edge-litert")} <= set(variants)  # fmt: skip
+    for (fmt, variant, _), r in variants.items():
+        if variant == "fp32":
+            continue
         entry = bundle.manifest["formats"][fmt][variant]
+        assert entry["criteria"] == QUANTIZED_CRITERIA[fmt, variant].to_dict()
         assert (copy / entry["file"]).stat().st_size < (copy / f"model.{fmt}").stat().st_size
-        assert 0.95 <= entry["label_agreement_with_fp32"] <= 1
-        r = variants[fmt, variant]
-        assert r.passed and r.accuracy >= r.keras_accuracy - 0.01
+        c = entry["criteria"]
+        assert r.passed and r.criteria == c and r.atol is None
+        assert r.max_abs <= c["max_abs"] and r.label_agreement >= c["min_label_agreement"]
+        assert r.accuracy >= r.keras_accuracy - c["max_accuracy_drop"]
+    # The recording holds only what Keras said, never a runtime's outputs.
+    with np.load(copy / "reference-outputs.npz") as recording:
+        assert set(recording.files) == {"keras", "edge_ids", "edge_names"}
 
 
-def test_accuracy_gate_rejects_a_model_that_loses_accuracy():
-    from rnnkit.runtime.parity import ParityInputs, compare
+def test_quantized_gate_rejects_a_model_past_any_criterion():
+    from rnnkit.runtime.parity import ParityInputs, QuantizedCriteria, compare
 
     labels = np.array([1, 0] * 50)
     ref = np.where(labels == 1, 0.9, 0.1).astype(np.float64)
@@ -130,8 +140,17 @@ def test_accuracy_gate_rejects_a_model_that_loses_accuracy():
         out[:2] = 1 - out[:2]
         return out
 
-    r = compare(inputs, worse, format="onnx", variant="int8", runtime="x", atol=None)
-    assert not r.passed and r.label_flips >= 2 and r.accuracy < r.keras_accuracy
+    loose = QuantizedCriteria(max_abs=1.0, min_label_agreement=0.9, max_accuracy_drop=0.1)
+    kw = dict(format="onnx", variant="int8", runtime="x")
+    assert compare(inputs, worse, criteria=loose, **kw).passed
+    for tight in (
+        QuantizedCriteria(max_abs=0.5, min_label_agreement=0.9, max_accuracy_drop=0.1),
+        QuantizedCriteria(max_abs=1.0, min_label_agreement=0.99, max_accuracy_drop=0.1),
+        QuantizedCriteria(max_abs=1.0, min_label_agreement=0.9, max_accuracy_drop=0.01),
+    ):
+        r = compare(inputs, worse, criteria=tight, **kw)
+        assert not r.passed and r.label_flips == 2 and r.accuracy < r.keras_accuracy
+        assert "gate: max |Δ| <=" in r.describe()
 
 
 def test_info_prints_the_model_card(simple_bundle):

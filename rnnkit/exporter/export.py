@@ -18,18 +18,19 @@ import numpy as np
 import onnx
 
 from .. import __version__
-from ..runtime.backends import OnnxBackend, TfliteBackend, predict_in_batches
-from ..runtime.bundle import REFERENCE_OUTPUTS_FILE, Bundle, load_npz
+from ..runtime.backends import OnnxBackend, TfliteBackend
+from ..runtime.bundle import REFERENCE_OUTPUTS_FILE, Bundle
 from ..runtime.errors import ParityError
 from ..runtime.parity import (
     DEFAULT_ATOL,
+    QUANTIZED_CRITERIA,
     ParityInputs,
     ParityResult,
     compare,
     compare_outputs,
     edge_sequences,
 )
-from ..runtime.verify import onnx_reference_predict, recorded_inputs, recorded_key, verify_formats
+from ..runtime.verify import onnx_reference_predict, recorded_inputs, verify_formats
 from ..training.model import TrainConfig
 from ..training.train import library_versions, load_keras_model
 from . import onnx_export, tflite_export
@@ -125,7 +126,6 @@ class Staged:
 
     bundle: Bundle
     files: dict[tuple[str, str], tuple[Path, dict]] = field(default_factory=dict)
-    outputs: dict[str, np.ndarray] = field(default_factory=dict)  # quantized recordings
 
     def path(self, fmt: str, variant: str, info: dict) -> Path:
         tmp = self.bundle.path / f".{FILES[fmt, variant]}.tmp"
@@ -138,16 +138,16 @@ class Staged:
         (self.bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp").unlink(missing_ok=True)
 
 
-def _quantized(
-    staged: Staged, inputs: ParityInputs, fmt: str, variant: str, predict
-) -> ParityResult:
-    """Gate a quantized variant on accuracy and record its own outputs for later replay."""
-    got = predict_in_batches(predict, inputs.ids)
-    staged.outputs[recorded_key(fmt, variant)] = got.astype(np.float32)
-    agreement = float(((got >= 0.5) == (inputs.reference >= 0.5))[: inputs.n_test].mean())
-    staged.files[fmt, variant][1]["label_agreement_with_fp32"] = agreement
+def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, predict):
+    """Gate a quantized variant by its criteria against Keras, and store them with it."""
+    criteria = QUANTIZED_CRITERIA[fmt, variant]
+    staged.files[fmt, variant][1]["criteria"] = criteria.to_dict()
     runtime = "onnxruntime" if fmt == "onnx" else "ai-edge-litert"
-    return compare_outputs(inputs, got, format=fmt, variant=variant, runtime=runtime, atol=None)
+    result = compare(
+        inputs, predict, format=fmt, variant=variant, runtime=runtime, criteria=criteria
+    )
+    staged.files[fmt, variant][1]["label_agreement_with_fp32"] = result.label_agreement
+    return result
 
 
 def export_onnx(
@@ -178,12 +178,21 @@ def export_onnx(
         compare(inputs, onnx_reference_predict(model), runtime="onnx-reference", **kw),
     ]
     if "int8" in quantize:
-        q_tmp = staged.path("onnx", "int8", {"graph_form": chosen, "quantization": "dynamic int8"})
-        onnx_export.quantize_int8(tmp, q_tmp)
-        staged.files["onnx", "int8"][1].update(
-            opset=onnx_export.opset_of(onnx.load(q_tmp)), ir_version=onnx.load(q_tmp).ir_version
-        )
+        quantized = onnx_export.quantize_weights_int8(model)
+        info = {
+            "graph_form": chosen,
+            "quantization": onnx_export.WEIGHT_ONLY_INT8,
+            "opset": onnx_export.opset_of(quantized),
+            "ir_version": quantized.ir_version,
+        }
+        q_tmp = staged.path("onnx", "int8", info)
+        onnx.save(quantized, q_tmp)
         results.append(_quantized(staged, inputs, "onnx", "int8", OnnxBackend(q_tmp).predict_ids))
+        # fp32 arithmetic: the reference evaluator runs it too (see quantize_weights_int8).
+        results.append(
+            compare(inputs, onnx_reference_predict(quantized), format="onnx", variant="int8",
+                    runtime="onnx-reference", criteria=QUANTIZED_CRITERIA["onnx", "int8"])
+        )  # fmt: skip
     return results
 
 
@@ -218,15 +227,12 @@ def commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) ->
         bundle.manifest.setdefault("parity", {}).setdefault(r.format, {}).setdefault(r.variant, {})[
             r.runtime
         ] = r.to_dict()
-    recording = {}
-    if REFERENCE_OUTPUTS_FILE in bundle.manifest.get("files", {}):
-        recording = load_npz(bundle.file(REFERENCE_OUTPUTS_FILE))  # keep other variants'
-    n_edges = len(inputs.ids) - inputs.n_test
-    recording.update(
+    # Keras's outputs are recomputed live on every export, so the recording is rewritten
+    # whole: only what Keras said, never what a runtime said.
+    recording = dict(
         keras=inputs.reference.astype(np.float32),
         edge_ids=inputs.ids[inputs.n_test :],
-        edge_names=np.array(inputs.row_names[inputs.n_test :], dtype=f"<U{64}")[:n_edges],
-        **staged.outputs,
+        edge_names=np.array(inputs.row_names[inputs.n_test :], dtype="<U64"),
     )
     tmp = bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp"
     with open(tmp, "wb") as fh:
@@ -275,10 +281,10 @@ def verify_bundle(
     path: str | os.PathLike | None = None, *, atol: float | None = None
 ) -> list[ParityResult]:
     """Heavy verify: Keras runs live. Checks that the recording still matches the ``.keras``
-    file, then every exported file against live Keras (quantized: their own recording)."""
+    file, then every exported file against live Keras (quantized: by their criteria)."""
     bundle = Bundle.open(path)  # hashes first: a tampered file is refused by name
     live = keras_parity_inputs(bundle, load_keras_model(bundle))
-    recorded, recording = recorded_inputs(bundle)
+    recorded, _ = recorded_inputs(bundle)
     results = [
         compare_outputs(
             live,
@@ -289,4 +295,4 @@ def verify_bundle(
             atol=DEFAULT_ATOL if atol is None else atol,
         )
     ]
-    return results + verify_formats(bundle, live, recording, atol)[0]
+    return results + verify_formats(bundle, live, atol)[0]

@@ -1,8 +1,13 @@
 """Parity: run an exported model on the parity inputs and compare with Keras's outputs.
 
-The gate is absolute: an fp32 export whose max |Δ| exceeds ``atol`` (``DEFAULT_ATOL``) fails,
-with the figures and the worst rows in the message. Quantized exports are gated on test
-accuracy instead (at most one point below Keras) and report label agreement.
+Two kinds of gate, both against Keras's fp32 outputs:
+
+* fp32 files: absolute, max |Δ| <= ``atol`` (``DEFAULT_ATOL``), on every runtime and CPU;
+* quantized files: :class:`QuantizedCriteria` (max |Δ|, label agreement, accuracy change).
+  Integer kernels take different paths per instruction set (AVX2, AVX-512 VNNI, ARM), so a
+  bit-exact replay of a quantized file cannot hold across machines; these bounds can.
+
+A failure names the figures and the worst rows.
 
 Light side: numpy only. The reference outputs come from Keras live (``rnnkit export``,
 heavy ``verify``) or from the recording in the bundle (light ``verify``, every load).
@@ -19,7 +24,41 @@ from .backends import predict_in_batches
 
 #: The fp32 parity tolerance, max |Δ| against Keras; defined here and nowhere else.
 DEFAULT_ATOL = 1e-5
-MAX_ACCURACY_DROP = 0.01
+
+
+@dataclass(frozen=True)
+class QuantizedCriteria:
+    """How far a quantized file may stray from Keras's fp32 outputs, on any CPU.
+
+    ``max_abs`` over every parity row (test rows and edge rows); label agreement and
+    accuracy change over the test rows, at the 0.5 threshold.
+    """
+
+    max_abs: float
+    min_label_agreement: float
+    max_accuracy_drop: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> QuantizedCriteria:
+        return cls(**{k: float(data[k]) for k in ("max_abs", "min_label_agreement",
+                                                   "max_accuracy_drop")})  # fmt: skip
+
+
+#: Per quantized variant, chosen from measurements on two x86 machine types (README,
+#: "Quantized variants"); export stores them in the manifest and verify reads them there.
+QUANTIZED_CRITERIA = {
+    # Weight-only int8 (int8 embedding table, fp32 arithmetic): measured max |Δ| 0.022 and
+    # 1 label flip in 5,000 on the shipped model; the bounds leave room for other models.
+    ("onnx", "int8"): QuantizedCriteria(0.1, 0.99, 0.005),
+    # LiteRT dynamic-range int8 (integer kernels): measured max |Δ| 0.446, 93 flips in
+    # 5,000 (agreement 0.981), accuracy -0.3 points, on both machine types.
+    ("tflite", "int8"): QuantizedCriteria(0.6, 0.97, 0.01),
+    # float16 weights, fp32 arithmetic.
+    ("tflite", "float16"): QuantizedCriteria(0.01, 0.995, 0.005),
+}
 
 
 def edge_sequences(vocab_size: int, maxlen: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -67,23 +106,34 @@ class ParityResult:
     max_abs: float
     mean_abs: float
     label_flips: int
+    label_agreement: float
     accuracy: float
     keras_accuracy: float
-    atol: float | None  # None: gated on accuracy (quantized variants)
+    atol: float | None  # the fp32 gate; None for a quantized variant
     passed: bool
     worst_rows: list[str] = field(default_factory=list)
     reference: str = "keras"
+    criteria: dict | None = None  # the quantized gate (QuantizedCriteria.to_dict())
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def gate(self) -> str:
+        if self.criteria is None:
+            return f"atol {self.atol:g}"
+        c = self.criteria
+        return (
+            f"max |Δ| <= {c['max_abs']:g}, label agreement >= {c['min_label_agreement']:g}, "
+            f"accuracy drop <= {c['max_accuracy_drop']:g}"
+        )
+
     def describe(self) -> str:
-        gate = f"atol {self.atol:g}" if self.atol is not None else "accuracy drop <= 1 point"
         return (
             f"{self.format}/{self.variant} on {self.runtime} vs {self.reference}: "
             f"max |Δ| {self.max_abs:.3g}, "
-            f"mean |Δ| {self.mean_abs:.3g}, {self.label_flips} label flips in {self.rows} rows, "
-            f"accuracy {self.accuracy:.4f} vs Keras {self.keras_accuracy:.4f} ({gate}); "
+            f"mean |Δ| {self.mean_abs:.3g}, {self.label_flips} label flips in {self.rows} rows "
+            f"(agreement {self.label_agreement:.4f}), accuracy {self.accuracy:.4f} vs Keras "
+            f"{self.keras_accuracy:.4f} (gate: {self.gate()}); "
             f"worst rows: {', '.join(self.worst_rows)}"
         )
 
@@ -95,15 +145,17 @@ def compare(
     format: str,
     variant: str,
     runtime: str,
-    atol: float | None,
+    atol: float | None = None,
+    criteria: QuantizedCriteria | None = None,
 ) -> ParityResult:
     """Run ``predict`` over all rows (in batches, plus a batch of one) and gate the result."""
     got = predict_in_batches(predict, inputs.ids)
     # A batch of one goes through its own shape path (dynamic batch axis, resized tensors).
     single = np.asarray(predict(inputs.ids[:1])).reshape(-1)
     return compare_outputs(
-        inputs, got, single, format=format, variant=variant, runtime=runtime, atol=atol
-    )
+        inputs, got, single, format=format, variant=variant, runtime=runtime, atol=atol,
+        criteria=criteria,
+    )  # fmt: skip
 
 
 def compare_outputs(
@@ -114,20 +166,30 @@ def compare_outputs(
     format: str,
     variant: str,
     runtime: str,
-    atol: float | None,
+    atol: float | None = None,
+    criteria: QuantizedCriteria | None = None,
 ) -> ParityResult:
-    """Gate outputs already computed (``single``: the first row run as a batch of one)."""
+    """Gate outputs already computed (``single``: the first row run as a batch of one),
+    at ``atol`` (fp32) or by ``criteria`` (quantized): exactly one of the two."""
+    if (atol is None) == (criteria is None):
+        raise ValueError("give exactly one of atol (fp32) and criteria (quantized)")
     reference = np.asarray(inputs.reference, dtype=np.float64)
     diff = np.abs(got.astype(np.float64) - reference)
     single_diff = 0.0 if single is None else float(abs(single[0] - reference[0]))
-    flips = int(((got >= 0.5) != (reference >= 0.5)).sum())
-    accuracy = float(((got[: inputs.n_test] >= 0.5) == inputs.labels).mean())
-    keras_acc = inputs.keras_accuracy()
+    agree = (got >= 0.5) == (reference >= 0.5)
+    n = inputs.n_test
+    agreement = float(agree[:n].mean()) if n else 1.0
+    accuracy = float(((got[:n] >= 0.5) == inputs.labels).mean()) if n else float("nan")
+    keras_acc = inputs.keras_accuracy() if n else float("nan")
     max_abs = max(float(diff.max()), single_diff)
-    if atol is None:
-        passed = accuracy >= keras_acc - MAX_ACCURACY_DROP
-    else:
+    if criteria is None:
         passed = max_abs <= atol
+    else:
+        passed = (
+            max_abs <= criteria.max_abs
+            and agreement >= criteria.min_label_agreement
+            and (not n or accuracy >= keras_acc - criteria.max_accuracy_drop)
+        )
     worst = np.argsort(-diff)[:5]
     return ParityResult(
         format=format,
@@ -136,13 +198,15 @@ def compare_outputs(
         rows=len(got),
         max_abs=max_abs,
         mean_abs=float(diff.mean()),
-        label_flips=flips,
+        label_flips=int((~agree).sum()),
+        label_agreement=agreement,
         accuracy=accuracy,
         keras_accuracy=keras_acc,
         atol=atol,
         passed=bool(passed),
         worst_rows=[f"{inputs.row_names[i]} (|Δ| {diff[i]:.3g})" for i in worst],
         reference=inputs.reference_name,
+        criteria=None if criteria is None else criteria.to_dict(),
     )
 
 
