@@ -251,3 +251,29 @@ def test_spark_summary_equals_single_machine(spark, files, tmp_path):
     assert {"source", "tokens", "oov", "truncated"} <= set(written.columns)
     assert not any(c.startswith("__rnnkit") for c in written.columns)
     assert json.loads((tmp_path / "s.json").read_text())["engine"] == "spark"
+
+
+@pytest.mark.parametrize(
+    "case", ["dotdot_listed_file", "escaping_symlink", "external_data_outside"]
+)
+def test_spark_refuses_a_bundle_that_reaches_outside_its_folder(spark, files, tmp_path, case):
+    import shutil
+
+    from rnnkit.runtime.bundle import shipped_bundle_path
+    from rnnkit.runtime.errors import BundleError
+    from rnnkit.spark import score_dataframe
+    from tests import test_bundle_boundary as boundary
+
+    shutil.copytree(shipped_bundle_path(), tmp_path / "bundle")
+    bundle, reason = getattr(boundary, case)(tmp_path)
+    res = CliRunner().invoke(
+        main,
+        ["score", str(files / "part0.csv"), "--engine", "spark", "--master", "local[2]",
+         "--model", str(bundle), "-o", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert reason in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "out").exists()
+    df = spark.read.option("header", True).csv(str(files / "part0.csv"))
+    with pytest.raises(BundleError, match="Refusing the bundle"):
+        score_dataframe(df, text_column="review", model=bundle)

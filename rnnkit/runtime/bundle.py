@@ -4,6 +4,11 @@ The runtime trusts nothing in a bundle that the manifest does not vouch for: eve
 file must match its sha256 and size, and the tokenizer must match the manifest's
 fingerprint and parameters. Loading reads JSON, ONNX and TFLite flatbuffers only; nothing
 is unpickled or executed.
+
+A bundle is a trust boundary: nothing outside its folder is ever read. Every name the
+manifest gives is checked by :meth:`Bundle.member` (plain relative names only; symlinks
+resolved), all of them when the bundle is opened, before any file is hashed; and an ONNX
+file's external-data references must be files the manifest lists.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from .errors import BundleError, format_problem
+from .onnx_refs import MalformedOnnx, external_data_locations
 from .tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"
@@ -35,6 +41,20 @@ SHIPPED_NAME = "imdb-rnn"
 #: Where ``rnnkit train`` writes and where ``export``/``score`` look when no path is given.
 DEFAULT_BUNDLE_DIR = "rnnkit-model"
 ENV_MODEL = "RNNKIT_MODEL"
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` is not a plain relative file name inside a folder (``None``: it is)."""
+    if not isinstance(name, str) or not name:
+        return "not a file name"
+    if "\x00" in name or "\\" in name:
+        return "holds a NUL or a backslash"
+    windows = PureWindowsPath(name)
+    if PurePosixPath(name).is_absolute() or windows.drive or windows.root:
+        return "is an absolute path"
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return "is not a plain relative path (empty, '.' or '..' parts)"
+    return None
 
 
 def sha256_file(path: Path) -> str:
@@ -87,6 +107,9 @@ class Bundle:
     reason: str = "given"
     #: name -> sha256 already checked against the manifest: a file is hashed once per load.
     _verified: dict[str, str] = field(default_factory=dict, repr=False)
+    _external_checked: set[str] = field(default_factory=set, repr=False)
+    #: sha256 of manifest.json as read: the bundle's digest (it lists every file's hash).
+    digest: str = ""
 
     # -- reading --------------------------------------------------------------------------
 
@@ -99,20 +122,67 @@ class Bundle:
             raise BundleError(f"{resolved}: no such bundle directory")
         if not manifest_path.is_file():
             raise BundleError(f"{manifest_path}: missing; is {resolved} an rnnkit bundle?")
+        bundle = cls(resolved, {}, reason)
+        bundle.member(MANIFEST, "the manifest")  # a symlinked manifest may not leave either
         try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raw = manifest_path.read_bytes()
+            manifest = json.loads(raw.decode("utf-8"))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
+        if not isinstance(manifest, dict):
+            raise BundleError(f"{manifest_path}: not an {SCHEMA} file (not a JSON object)")
         problem = format_problem(manifest, SCHEMA, SCHEMA_VERSION, key="schema")
         if problem:
             raise BundleError(f"{manifest_path}: {problem}")
-        bundle = cls(resolved, manifest, reason)
+        bundle.manifest, bundle.digest = manifest, hashlib.sha256(raw).hexdigest()
+        bundle.check_names()
         if verify:
             bundle.verify_files()
         return bundle
 
+    def member(self, name: object, entry: str) -> Path:
+        """The path of the file that manifest entry ``entry`` names, refusing any name
+        that is not a plain relative path or that resolves (through symlinks) outside."""
+        problem = name_problem(name)
+        if problem is None:
+            target = self.path / name
+            try:
+                inside = target.resolve().is_relative_to(self.path.resolve())
+            except (OSError, RuntimeError) as exc:  # a symlink loop, an unreadable folder
+                raise BundleError(f"{self.path / MANIFEST}: {entry}: {exc}") from exc
+            if inside:
+                return target
+            problem = "resolves outside the bundle (a symlink leaves its folder)"
+        raise BundleError(
+            f"{self.path / MANIFEST}: {entry} = {name!r} {problem}; a bundle may only name "
+            "files inside its own folder. Refusing the bundle."
+        )
+
+    def check_names(self) -> None:
+        """Every file name in the manifest, checked before any file is opened."""
+        m = self.manifest
+
+        def table(value, where: str) -> dict:
+            if not isinstance(value, dict):
+                raise BundleError(f"{self.path / MANIFEST}: {where} is not a JSON object")
+            return value
+
+        for name, entry in table(m.get("files", {}), "files").items():
+            self.member(name, f"files[{name!r}]")
+            entry = table(entry, f"files[{name!r}]")
+            if not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("bytes"), int):
+                raise BundleError(f"{self.path / MANIFEST}: files[{name!r}] needs sha256 and bytes")
+        tokenizer = table(m.get("tokenizer", {}), "tokenizer")
+        for key in ("file", "hf_file"):
+            if key in tokenizer:
+                self.member(tokenizer[key], f"tokenizer.{key}")
+        for fmt, variants in table(m.get("formats", {}), "formats").items():
+            for variant, entry in table(variants, f"formats.{fmt}").items():
+                entry = table(entry, f"formats.{fmt}.{variant}")
+                self.member(entry.get("file"), f"formats.{fmt}.{variant}.file")
+
     def file(self, name: str) -> Path:
-        return self.path / name
+        return self.member(name, f"files[{name!r}]")
 
     def verify_files(self, names: list[str] | None = None) -> None:
         """Check sha256 and size of the listed files; raise naming the first that differs."""
@@ -123,7 +193,7 @@ class Bundle:
                 raise BundleError(f"{self.path / name}: not listed in {MANIFEST}")
             if self._verified.get(name) == entry["sha256"]:
                 continue
-            target = self.path / name
+            target = self.file(name)
             if not target.is_file():
                 raise BundleError(f"{target}: listed in {MANIFEST} but missing")
             if target.stat().st_size != entry["bytes"]:
@@ -140,7 +210,7 @@ class Bundle:
 
     def tokenizer(self) -> Tokenizer:
         spec = self.manifest["tokenizer"]
-        tok_path = self.path / spec["file"]
+        tok_path = self.member(spec["file"], "tokenizer.file")
         try:
             tok = Tokenizer.load(tok_path)
         except (OSError, ValueError, KeyError) as exc:
@@ -187,12 +257,40 @@ class Bundle:
                 f"{self.path}: no {fmt} {variant} model in this bundle (have: {', '.join(have)}); "
                 f"run: {hint}"
             )
-        return self.path / entry["file"]
+        path = self.member(entry["file"], f"formats.{fmt}.{variant}.file")
+        if fmt == "onnx":
+            self._check_external_data(path, f"formats.{fmt}.{variant}.file")
+        return path
+
+    def _check_external_data(self, path: Path, entry: str) -> None:
+        """An ONNX file may keep tensors in other files (onnxruntime reads them relative to
+        the model): each must be listed, hashed and inside the bundle."""
+        name = path.relative_to(self.path).as_posix()
+        if name in self._external_checked:
+            return
+        try:
+            locations = external_data_locations(path.read_bytes())
+        except (OSError, MalformedOnnx) as exc:
+            raise BundleError(f"{path}: not a readable ONNX model ({exc})") from exc
+        listed = self.manifest.get("files", {})
+        for location in sorted(set(locations)):
+            ref = f"{entry} external data {location!r}"
+            if name_problem(location) is not None:
+                self.member(location, ref)  # raises, naming the problem
+            member = (PurePosixPath(name).parent / location).as_posix()
+            self.member(member, ref)
+            if member not in listed:
+                raise BundleError(
+                    f"{path}: {ref} is not listed in {MANIFEST}; a bundle's model may only "
+                    "read files the manifest vouches for. Refusing the bundle."
+                )
+            self.verify_files([member])
+        self._external_checked.add(name)
 
     # -- writing (used by train/export; plain file I/O, no TensorFlow) ---------------------
 
     def record_file(self, name: str) -> None:
-        target = self.path / name
+        target = self.file(name)
         self.manifest.setdefault("files", {})[name] = {
             "sha256": sha256_file(target),
             "bytes": target.stat().st_size,

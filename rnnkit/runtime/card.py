@@ -13,6 +13,10 @@ def model_card(bundle: Bundle) -> str:
     tok = m["tokenizer"]
     lines = [
         f"rnnkit bundle  {bundle.path}",
+        # Hashes prove a bundle consistent with itself, not who made it: compare this with
+        # the digest its publisher announced.
+        f"  digest       sha256:{bundle.digest} (of manifest.json, which lists every file's "
+        "sha256)",
         f"  created      {m.get('created')} by rnnkit {m.get('rnnkit_version')}",
         f"  model        Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> "
         f"{cfg['cell']} RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
