@@ -290,14 +290,23 @@ def info(bundle, as_json) -> None:
     help="Probability at or above which the label is 'positive'.",
 )
 @_choice("--backend", choices=["onnx", "tflite"], default="onnx")
-@click.option("--encoding", default="utf-8", show_default=True, help="Input text encoding.")
+@click.option(
+    "--encoding",
+    default=None,
+    help="Input text encoding (default: what the file's byte-order mark says, else UTF-8).",
+)
 @click.option(
     "--input-format",
     type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
     default=None,
     help="Input format (default: from each file's extension; stdin: csv).",
 )
-@click.option("--delimiter", default=None, help="CSV field delimiter (default: , or tab for .tsv).")
+@click.option(
+    "--delimiter",
+    default=None,
+    help="CSV field delimiter (default: tab for .tsv; for .csv a comma, or ; tab | when the "
+    "header splits on that and not on commas).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1),

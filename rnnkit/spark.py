@@ -18,6 +18,7 @@ import inspect
 import os
 import sys
 import time
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -25,11 +26,13 @@ import pyarrow as pa
 
 from .runtime import inputs
 from .runtime.bundle import Bundle
+from .runtime.csvio import detect_delimiter
 from .runtime.errors import RnnkitError, UsageError
 from .runtime.inputs import expand_sources
 from .runtime.model import SentimentModel
 from .runtime.results import STATUSES, result_batch, result_schema
 from .runtime.scoring import check_options, open_bundle
+from .runtime.streams import BOMS
 from .runtime.summary import ScoreSummary, Tally, file_counts, probability_bin
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
@@ -105,21 +108,57 @@ def list_files(spark, sources) -> list[str]:
     return files
 
 
-def read_file(spark, path: str, fmt: str, *, encoding: str = "utf-8", delimiter=None):
+def _head(spark, path: str, size: int = 1 << 16) -> bytes:
+    """The first bytes of a file on any Hadoop filesystem (gzip: decompressed)."""
+    jvm = spark._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    stream = hpath.getFileSystem(spark._jsc.hadoopConfiguration()).open(hpath)
+    try:
+        data = bytes(stream.readNBytes(size))  # a returned byte[] crosses py4j as bytes
+    finally:
+        stream.close()
+    if data[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(wbits=31).decompress(data)
+    return data
+
+
+def sniff(head: bytes, fmt: str, encoding: str | None, delimiter: str | None) -> dict:
+    """What the local reader decides from a file's first bytes, for Spark's reader: the
+    encoding (byte-order mark), the CSV delimiter, whether a JSON file is one array."""
+    if encoding is None:
+        encoding = next((name for bom, name in BOMS if head.startswith(bom)), "utf-8")
+    text = head.decode(encoding, "replace").lstrip("\ufeff")
+    if fmt == "csv" and delimiter is None:
+        delimiter = detect_delimiter(text.splitlines()[0] if text.strip() else "")
+    return {
+        "encoding": encoding,
+        "sep": delimiter or ("\t" if fmt == "tsv" else ","),
+        "json_array": text.lstrip()[:1] == "[",
+    }
+
+
+def read_file(spark, path: str, fmt: str, *, encoding: str | None = None, delimiter=None):
     """One input file as a DataFrame of text columns, read with its own header/schema."""
     from pyspark.sql import functions as F
 
     if fmt == "parquet":
-        df = spark.read.parquet(path)
-    elif fmt == "jsonl":
-        df = spark.read.option("mode", "FAILFAST").option("encoding", encoding).json(path)
+        return spark.read.parquet(path)  # typed columns stay typed, as in the local engine
+    if fmt == "jsonl":
+        found = sniff(_head(spark, path), fmt, encoding, delimiter)
+        df = (
+            spark.read.option("mode", "FAILFAST")
+            .option("encoding", found["encoding"])
+            .option("multiLine", found["json_array"])  # an array is one multi-line document
+            .json(path)
+        )
     else:
+        found = sniff(_head(spark, path), fmt, encoding, delimiter)
         df = (
             spark.read.option("header", True)
             .option("multiLine", True)
             .option("escape", '"')
-            .option("sep", delimiter or ("\t" if fmt == "tsv" else ","))
-            .option("encoding", encoding)
+            .option("sep", found["sep"])
+            .option("encoding", found["encoding"])
             .option("emptyValue", EMPTY_MARKER)
             .option("inferSchema", False)
             .option("mode", "FAILFAST")  # a malformed row is an error, never silently dropped
@@ -135,7 +174,7 @@ def read_reviews(
     text_column: str | None = None,
     id_column: str | None = None,
     input_format: str | None = None,
-    encoding: str = "utf-8",
+    encoding: str | None = None,
     delimiter: str | None = None,
 ):
     """Every input file read on its own (its own header), then united by column name.
@@ -147,19 +186,41 @@ def read_reviews(
     from pyspark.sql import functions as F
 
     frames = []
+    types: dict[str, set] = {}
     for path in list_files(spark, sources):
         df = read_file(
             spark, path, inputs.input_format(path, input_format), encoding=encoding,
             delimiter=delimiter,
         )  # fmt: skip
         text = inputs.pick_columns(df.columns, text_column, id_column, path)
+        df = df.withColumns({c: _spark_text(df, c) for c in {text, id_column} - {None}})
+        for f in df.schema.fields:
+            types.setdefault(f.name, set()).add(f.dataType.simpleString())
         if id_column is None:  # row numbers cost a pass over the file: only when they are ids
             df = _with_row_number(df, ROW_COL)
         frames.append(df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text)))
+    # A column whose files disagree on its type is text everywhere (as in the local engine).
+    mixed = {c for c, ts in types.items() if len(ts) > 1}
+    frames = [df.withColumns({c: _spark_text(df, c) for c in mixed & set(df.columns)})
+              for df in frames]  # fmt: skip
     united = frames[0]
     for df in frames[1:]:
         united = united.unionByName(df, allowMissingColumns=True)
     return united
+
+
+def _spark_text(df, column: str):
+    """A column as text, by the local engine's rules (``runtime/coltext.py``)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    col = F.col(f"`{column}`")
+    kind = df.schema[column].dataType
+    if isinstance(kind, (T.StructType, T.ArrayType, T.MapType)):
+        return F.to_json(col, {"ignoreNullFields": "false"})
+    if isinstance(kind, T.BinaryType):
+        return F.base64(col)
+    return col.cast("string")
 
 
 def score_dataframe(
@@ -182,8 +243,7 @@ def score_dataframe(
     from :func:`read_reviews` also gets ``source`` and per-file row numbers.
     ``tally_columns`` adds the per-row counts the run summary is built from.
     """
-    from pyspark.sql import functions as F
-    from pyspark.sql.pandas.types import from_arrow_schema
+    from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
     internal = (SOURCE_COL, ROW_COL, TEXT_COL)
     columns = [c for c in df.columns if c not in internal]
@@ -196,7 +256,7 @@ def score_dataframe(
     df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
     bundle_name = bundle.path.name
 
-    df = df.select([F.col(f"`{c}`").cast("string").alias(c) for c in df.columns])
+    df = df.withColumns({c: _spark_text(df, c) for c in {text_col, id_column} - {None}})
     if id_column is None and ROW_COL not in df.columns:
         df = _with_row_number(df, ROW_COL)
     if partitions:
@@ -206,6 +266,7 @@ def score_dataframe(
         columns if keep_columns else None,
         source=with_source,
         diagnostics=diagnostics,
+        input_types={f.name: to_arrow_type(f.dataType) for f in df.schema.fields},
     )
     schema = pa.schema(
         [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema]
@@ -222,6 +283,9 @@ def score_dataframe(
             restored = pa.RecordBatch.from_arrays(
                 [
                     pc.if_else(pc.equal(batch.column(c), EMPTY_MARKER), "", batch.column(c))
+                    if pa.types.is_string(batch.column(c).type)
+                    or pa.types.is_large_string(batch.column(c).type)
+                    else batch.column(c)
                     for c in names
                 ],
                 names=names,
@@ -277,7 +341,7 @@ def score_files(
     text_column: str | None = None,
     format: str | None = None,
     master: str | None = None,
-    encoding: str = "utf-8",
+    encoding: str | None = None,
     input_format: str | None = None,
     delimiter: str | None = None,
     summary: str | os.PathLike | None = None,
@@ -325,7 +389,13 @@ def score_files(
             df = df.drop(SOURCE_COL)
         opts["partitions"] = opts["partitions"] or spark.sparkContext.defaultParallelism
         scored = score_dataframe(df, tally_columns=True, **opts).persist()  # scored once
-        out = scored.drop(*TALLY_COLUMNS).write.mode("errorifexists")
+        frame = scored.drop(*TALLY_COLUMNS)
+        if format == "csv":  # CSV holds text only: kept nested and bytes columns as text
+            frame = frame.withColumns(
+                {f.name: _spark_text(frame, f.name) for f in frame.schema.fields
+                 if f.dataType.typeName() in ("struct", "array", "map", "binary")}
+            )  # fmt: skip
+        out = frame.write.mode("errorifexists")
         if format == "csv":
             out.option("header", True).option("escape", '"').csv(output)
         else:

@@ -83,10 +83,15 @@ def test_short_rows_are_missing_text_and_long_rows_name_themselves(tmp_path):
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        (
+        (  # starts with FF FE, UTF-16's byte-order mark, which chooses the encoding
             "binary.csv",
             bytes(range(255, -1, -1)) * 20,
-            "binary.csv: the header line is not valid UTF-8",
+            "binary.csv: not valid utf-16 text (illegal encoding), the encoding its byte-order",
+        ),
+        (
+            "binary2.csv",
+            bytes(range(0x80, 256)) * 20,
+            "binary2.csv: the header line is not valid UTF-8",
         ),
         ("cr.csv", b"id,review\r\x80bad,good film\r", "row 0 (0-based), column 'id'"),
         ("empty.csv", b"", "empty.csv: empty file"),

@@ -277,3 +277,63 @@ def test_spark_refuses_a_bundle_that_reaches_outside_its_folder(spark, files, tm
     df = spark.read.option("header", True).csv(str(files / "part0.csv"))
     with pytest.raises(BundleError, match="Refusing the bundle"):
         score_dataframe(df, text_column="review", model=bundle)
+
+
+def _local_and_spark(tmp_path, inputs_: list, fmt: str, *extra: str) -> tuple:
+    local, far = tmp_path / f"local.{fmt}", tmp_path / "spark"
+    args = [str(p) for p in inputs_] + list(extra)
+    res = CliRunner().invoke(main, ["score", *args, "-q", "-o", str(local)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(main, ["score", *args, "-q", "--engine", "spark", "--master",
+                                    "local[2]", "--format", fmt, "-o", str(far)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    if fmt == "parquet":
+        return pd.read_parquet(local), pd.read_parquet(far)
+    read = dict(dtype=str, keep_default_na=False)
+    return pd.read_csv(local, **read), pd.concat(pd.read_csv(p, **read) for p in far.glob("*.csv"))
+
+
+def test_typed_parquet_equals_single_machine_in_both_output_formats(spark, tmp_path):
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from tests.test_inputs_as_written import typed_table
+
+    pq_path = tmp_path / "typed.parquet"
+    pq.write_table(typed_table(), pq_path)
+    local, far = _local_and_spark(tmp_path, [pq_path], "parquet", "--keep-columns")
+    local, far = (f.sort_values("id").reset_index(drop=True) for f in (local, far))
+    assert list(local.columns) == list(far.columns)
+    assert_same(far, local)
+    native = [
+        pq.read_table(p).sort_by("id") for p in (tmp_path / "local.parquet", tmp_path / "spark")
+    ]
+    for name in ("tags", "meta", "attrs", "seen", "price", "blob", "embedding"):
+        assert native[0].schema.field(name).type == native[1].schema.field(name).type, name
+        assert native[0].column(name).to_pylist() == native[1].column(name).to_pylist(), name
+    (tmp_path / "local.parquet").unlink()
+    shutil.rmtree(tmp_path / "spark")
+    local, far = _local_and_spark(tmp_path, [pq_path], "csv", "--keep-columns")
+    local, far = (f.sort_values("id").reset_index(drop=True) for f in (local, far))
+    for name in ("tags", "meta", "attrs", "price", "blob", "embedding"):
+        assert local[name].tolist() == far[name].tolist(), name
+
+
+def test_utf16_semicolon_and_json_array_inputs_equal_single_machine(spark, tmp_path):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "excel.tsv").write_bytes(
+        "review_id\treview\r\ne1\tA wonderful film, I loved it\r\ne2\tDull and slow\r\n".encode(
+            "utf-16"
+        )
+    )
+    (folder / "semi.csv").write_text(
+        'review_id;review\r\n"s1";"Great; really great fun"\r\n"s2";"Awful, boring"\r\n'
+    )
+    (folder / "array.json").write_text(
+        json.dumps([{"review_id": "j1", "review": "superb"}, {"review_id": "j2", "review": None}])
+    )
+    local, far = _local_and_spark(tmp_path, [folder], "parquet", "--id-column", "review_id")
+    assert sorted(far["id"]) == ["e1", "e2", "j1", "j2", "s1", "s2"]
+    assert_same(far, local)

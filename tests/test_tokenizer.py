@@ -117,9 +117,9 @@ def test_encode_uses_the_scan_for_large_inputs_only():
 
     tok = Tokenizer(("film",), 10, maxlen=3)
     tok.encode(["film"] * (COMPILED_MIN_ROWS - 1))
-    assert "_scan" not in tok.__dict__  # small input: numba never imported for it
+    assert "_compiled_scan" not in tok.__dict__  # small input: numba never imported for it
     tok.encode(["film"] * COMPILED_MIN_ROWS)
-    assert "_scan" in tok.__dict__
+    assert "_compiled_scan" in tok.__dict__
 
 
 def test_hf_tokenizer_json_gives_identical_ids(imdb_texts, tmp_path):

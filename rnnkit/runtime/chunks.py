@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from .errors import DataError
+from .streams import encoding_hint
 
 
 @dataclass
@@ -32,11 +33,17 @@ class BlockError(Exception):
         return DataError(self.describe(rows_before + self.rel_row))
 
 
-def as_text(batch: pa.RecordBatch, name: str, encoding: str = "utf-8") -> pa.RecordBatch:
-    """Every column as ``large_string``: bytes are checked as UTF-8 (the error names the
-    row), text stays text, numbers become their text. Raises :class:`BlockError`."""
+def as_text(
+    batch: pa.RecordBatch, name: str, encoding: str = "utf-8", columns=None
+) -> pa.RecordBatch:
+    """``columns`` (``None``: every column) as ``large_string``, the others as they are:
+    bytes are checked as UTF-8 (the error names the row), text stays text, numbers become
+    their text. Raises :class:`BlockError`."""
     arrays = []
     for col, arr in zip(batch.schema.names, batch.columns, strict=True):
+        if columns is not None and col not in columns:
+            arrays.append(arr)
+            continue
         try:
             arrays.append(arr.cast(pa.large_string()))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
@@ -62,12 +69,12 @@ def _utf8_error(name: str, col: str, arr: pa.Array, encoding: str) -> BlockError
         try:
             value.decode("utf-8")
         except UnicodeDecodeError as exc:
+            why = (
+                f"invalid {encoding} text (byte 0x{value[exc.start]:02x} at offset "
+                f"{exc.start}). If the file is not UTF-8, name its encoding, e.g. "
+                f"{encoding_hint(value)}"
+            )
             return BlockError(
-                lambda row, b=value[exc.start], at=exc.start: (
-                    f"{name}: row {row} (0-based), column {col!r}: invalid {encoding} text "
-                    f"(byte 0x{b:02x} at offset {at}). If the file is not UTF-8, name its "
-                    "encoding, e.g. --encoding latin-1"
-                ),
-                i,
+                lambda row, why=why: f"{name}: row {row} (0-based), column {col!r}: {why}", i
             )
     return BlockError(lambda row: f"{name}: column {col!r}: invalid text near row {row}")

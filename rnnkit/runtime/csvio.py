@@ -30,7 +30,7 @@ import pyarrow.csv as pacsv
 from .chunks import BlockError, Chunk, as_text
 from .csvscan import last_break_outside, pad_short_rows, quoted_spans, scan_block
 from .errors import DataError, UsageError
-from .streams import InputStream
+from .streams import InputStream, encoding_hint
 
 #: Bytes per block (~1,500 IMDB reviews): large enough that per-block overheads vanish
 #: (measured: 2 MiB is 8 % faster end to end than 1 MiB, 4 MiB no faster), small enough
@@ -40,10 +40,40 @@ BLOCK_SIZE = 2 << 20
 MAX_RECORD_BYTES = 256 << 20
 
 
-class CsvRecords:
-    """A CSV input cut into blocks of complete records: ``header`` then :meth:`blocks`."""
+#: Tried, in this order, when a ``.csv`` header does not split on commas (Excel writes
+#: semicolons in many European locales; tabs and pipes are common exports too).
+OTHER_DELIMITERS = (";", "\t", "|")
 
-    def __init__(self, stream: InputStream, delimiter: str = ",") -> None:
+
+def header_fields(line: str, delimiter: str) -> int:
+    """How many fields the header line has with ``delimiter`` (0: not valid CSV with it)."""
+    try:
+        rows = list(csv.reader([line], delimiter=delimiter, strict=True))
+    except csv.Error:
+        return 0
+    return len(rows[0]) if rows else 0
+
+
+def detect_delimiter(line: str) -> str:
+    """``,`` unless the header is one field (or malformed) with commas and splits into
+    several fields with one of ``OTHER_DELIMITERS`` (the one giving the most fields, the
+    earlier one on a tie)."""
+    if header_fields(line, ",") > 1:
+        return ","
+    best = max(OTHER_DELIMITERS, key=lambda d: header_fields(line, d))
+    return best if header_fields(line, best) > 1 else ","
+
+
+class CsvRecords:
+    """A CSV input cut into blocks of complete records: ``header`` then :meth:`blocks`.
+
+    ``delimiter=None``: detected from the header line (:func:`detect_delimiter`)."""
+
+    def __init__(self, stream: InputStream, delimiter: str | None = ",") -> None:
+        if delimiter is None:
+            first = stream.peek(BLOCK_SIZE).removeprefix(codecs.BOM_UTF8)
+            line = first.splitlines()[0] if first.strip() else b""
+            delimiter = detect_delimiter(line.decode("utf-8", "replace"))
         if len(delimiter.encode("utf-8")) != 1 or delimiter in '\r\n"':
             raise UsageError(f"--delimiter must be one ASCII character, got {delimiter!r}")
         self.stream, self.name = stream, stream.name
@@ -101,8 +131,13 @@ class CsvRecords:
             raise DataError(
                 f"{self.name}: the header line is not valid UTF-8 text (byte 0x"
                 f"{record[exc.start]:02x} at offset {exc.start}); is this a CSV file? If it "
-                "is not UTF-8, name its encoding, e.g. --encoding latin-1"
+                f"is not UTF-8, name its encoding, e.g. {encoding_hint(record)}"
             ) from exc
+        if "\x00" in text:
+            raise DataError(
+                f"{self.name}: the header line holds NUL bytes, as UTF-16 or UTF-32 text "
+                f"without a byte-order mark does; name the encoding, e.g. {encoding_hint(record)}"
+            )
         (columns,) = csv.reader([text], delimiter=self.delimiter, strict=True)
         if not any(c.strip() for c in columns):
             raise DataError(f"{self.name}: the header line names no columns")
@@ -162,7 +197,7 @@ class CsvRecords:
 
 
 def iter_chunks(
-    source: str | os.PathLike, encoding: str = "utf-8", delimiter: str = ","
+    source: str | os.PathLike, encoding: str | None = None, delimiter: str | None = ","
 ) -> tuple[list[str], str, Iterator[Chunk], Callable[[], None]]:
     """``(columns, display name, chunks, close)``: every column as text, nothing inferred.
 
@@ -170,6 +205,7 @@ def iter_chunks(
     checked and parsed (Arrow) when its chunk is loaded, in the scoring threads.
     Unquoted empty fields are nulls (status ``missing_text``); quoted ``""`` is an empty
     string. Text is validated as UTF-8 per block so an error can name the row.
+    ``encoding=None``: from the byte-order mark, else UTF-8; ``delimiter=None``: detected.
     """
     stream = InputStream(source, encoding)
     try:
@@ -183,7 +219,7 @@ def iter_chunks(
             for block, line, error in records.blocks():
                 load = functools.partial(
                     load_block, block, records.header, records.delim, records.name, line,
-                    records.newline, encoding, error,
+                    records.newline, stream.encoding, error,
                 )  # fmt: skip
                 yield Chunk(load)
         finally:

@@ -1,8 +1,10 @@
 """Inputs as they come: files, folders, globs and stdin; CSV/TSV, Parquet and JSON Lines.
 
-Every reader yields Arrow record batches whose columns are all text (``large_string``;
-nothing is type-guessed, numbers arrive as their text), so column picking, statuses and
-the output are the same whatever the format. Both engines use :func:`expand_sources` and
+Every reader yields Arrow record batches whose text and id columns are text
+(``large_string``; nothing is type-guessed, numbers arrive as their text), so column
+picking, statuses and the output are the same whatever the format. CSV and JSON Lines
+columns are all text; a Parquet file's other columns keep their types, and only the
+columns the output needs are read. Both engines use :func:`expand_sources` and
 :func:`input_format`.
 """
 
@@ -13,7 +15,7 @@ import glob
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -36,6 +38,9 @@ EXTENSIONS = {
     ".json": "jsonl",
 }
 JSONL_BLOCK_ROWS = 1024
+#: A ``.json`` file holding one array is parsed whole (the json module cannot stream it);
+#: past this size the error says to convert it to JSON Lines, which streams.
+JSON_ARRAY_MAX_BYTES = 512 << 20
 PARQUET_BATCH_ROWS = 4096
 
 
@@ -135,23 +140,38 @@ def names_several(sources, files: list[str]) -> bool:
     return len(files) > 1 or any(Path(str(s)).is_dir() or glob.has_magic(str(s)) for s in sources)
 
 
+#: ``chunks(text_columns, read)``: the file's chunks, with ``text_columns`` as text and
+#: only the columns in ``read`` (``None``: all) read; the text formats ignore both.
+ReadChunks = Callable[[Sequence[str], "Sequence[str] | None"], Iterator[Chunk]]
+
+
 @dataclass
 class InputFile:
-    """One opened input: its display name, its columns and its chunks (all text)."""
+    """One opened input: its display name, its columns and their types, and its chunks."""
 
     name: str
     columns: list[str]
-    chunks: Iterator[Chunk]
+    chunks: ReadChunks
     close: Callable[[], None]
+    types: dict[str, pa.DataType] = field(default_factory=dict)  # absent: large_string
+
+    def type_of(self, column: str) -> pa.DataType:
+        return self.types.get(column, pa.large_string())
+
+
+def _all_text(chunks: Iterator[Chunk]) -> ReadChunks:
+    return lambda text_columns, read: chunks
 
 
 def open_input(
-    source: str, fmt: str, *, encoding: str = "utf-8", delimiter: str | None = None
+    source: str, fmt: str, *, encoding: str | None = None, delimiter: str | None = None
 ) -> InputFile:
+    """``encoding=None``: from the byte-order mark, else UTF-8. ``delimiter=None``: tab for
+    TSV, and detected from the header for CSV (see ``csvio.detect_delimiter``)."""
     if fmt in ("csv", "tsv"):
-        sep = delimiter or ("\t" if fmt == "tsv" else ",")
+        sep = delimiter or ("\t" if fmt == "tsv" else None)
         columns, name, chunks, close = iter_chunks(source, encoding, sep)
-        return InputFile(name, columns, chunks, close)
+        return InputFile(name, columns, _all_text(chunks), close)
     if source == "-" and fmt == "parquet":
         raise UsageError("Parquet cannot be read from stdin; give a path")
     if fmt == "parquet":
@@ -166,15 +186,18 @@ def _open_parquet(source: str) -> InputFile:
         file = pq.ParquetFile(source)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{source}: not a readable Parquet file ({exc})") from exc
-    columns = file.schema_arrow.names
+    schema = file.schema_arrow
+    columns = schema.names
 
-    def chunks() -> Iterator[Chunk]:
+    def chunks(text_columns: Sequence[str], read: Sequence[str] | None) -> Iterator[Chunk]:
         first_row = 0
+        wanted = None if read is None else [c for c in columns if c in read]
         try:
-            # Streamed by row group: a file is never loaded whole. The text conversion runs
-            # in the scoring threads; its errors name their row like a CSV block's.
-            for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-                yield Chunk(functools.partial(as_text, batch, source))
+            # Streamed by row group, only the columns needed: a file is never loaded whole,
+            # and a nested column nobody asked for is never decoded. The text conversion
+            # runs in the scoring threads; its errors name their row like a CSV block's.
+            for batch in file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted):
+                yield Chunk(functools.partial(as_text, batch, source, columns=list(text_columns)))
                 first_row += batch.num_rows
         except (pa.ArrowInvalid, OSError) as exc:
             raise DataError(
@@ -183,7 +206,8 @@ def _open_parquet(source: str) -> InputFile:
         finally:
             file.close()
 
-    return InputFile(source, columns, chunks(), file.close)
+    types = {f.name: f.type for f in schema}
+    return InputFile(source, columns, chunks, file.close, types)
 
 
 def loaded(batch: pa.RecordBatch) -> Chunk:
@@ -197,12 +221,13 @@ def _json_text(value) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _open_jsonl(source: str, encoding: str) -> InputFile:
-    """JSON Lines, one object per line, streamed; blank lines are not rows. Columns are the
-    keys in order of first appearance in the first block; a later new key is an error."""
+def _open_jsonl(source: str, encoding: str | None) -> InputFile:
+    """JSON Lines (one object per line, streamed; blank lines are not rows) or, when the
+    first character that is not a space is ``[``, one JSON array of objects. Columns are
+    the keys in order of first appearance in the first block; a later new key is an error."""
     stream = InputStream(source, encoding)
-    lines = _lines(stream)
-    first: list[tuple[int, int, dict]] = []
+    lines = _array_elements(stream) if stream.first_nonspace() == b"[" else _lines(stream)
+    first: list[tuple[str, int, dict]] = []
     for line_no, row, obj in lines:
         first.append((line_no, row, obj))
         if len(first) >= JSONL_BLOCK_ROWS:
@@ -213,11 +238,11 @@ def _open_jsonl(source: str, encoding: str) -> InputFile:
         try:
             block = first
             while block:
-                for line_no, row, obj in block:
+                for where, row, obj in block:
                     extra = [k for k in obj if k not in columns]
                     if extra:
                         raise DataError(
-                            f"{stream.name}: row {row} (0-based), line {line_no}: key "
+                            f"{stream.name}: row {row} (0-based), {where}: key "
                             f"{extra[0]!r} is not in the columns found so far ({columns})"
                         )
                 data = {c: [_json_text(o.get(c)) for _, _, o in block] for c in columns}
@@ -230,11 +255,37 @@ def _open_jsonl(source: str, encoding: str) -> InputFile:
     if not columns:
         stream.close()
         raise DataError(f"{stream.name}: no JSON objects with keys in the first rows")
-    return InputFile(stream.name, columns, chunks(), stream.close)
+    return InputFile(stream.name, columns, _all_text(chunks()), stream.close)
 
 
-def _lines(stream) -> Iterator[tuple[int, int, dict]]:
-    """``(line number, row number, object)`` per non-blank line."""
+def _array_elements(stream) -> Iterator[tuple[str, int, dict]]:
+    """``("element N", row number, object)`` per element of a JSON array of objects."""
+    data = stream.read(JSON_ARRAY_MAX_BYTES + 1)
+    while len(data) <= JSON_ARRAY_MAX_BYTES and (more := stream.read(1 << 24)):
+        data += more
+    if len(data) > JSON_ARRAY_MAX_BYTES:
+        raise DataError(
+            f"{stream.name}: a JSON array larger than {JSON_ARRAY_MAX_BYTES >> 20} MiB; rnnkit "
+            "reads a JSON array whole, so convert it to JSON Lines (one object per line), "
+            "which is streamed: jq -c '.[]' in.json > in.jsonl"
+        )
+    try:
+        items = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{stream.name}: not valid JSON ({exc})") from None
+    if not isinstance(items, list):
+        raise DataError(f"{stream.name}: expected a JSON array of objects")
+    for row, obj in enumerate(items):
+        if not isinstance(obj, dict):
+            raise DataError(
+                f"{stream.name}: row {row} (0-based), element {row}: expected a JSON object, "
+                f"got {type(obj).__name__}"
+            )
+        yield f"element {row}", row, obj
+
+
+def _lines(stream) -> Iterator[tuple[str, int, dict]]:
+    """``("line N", row number, object)`` per non-blank line."""
     rest, line_no, row = b"", 0, 0
     while True:
         chunk = stream.read(1 << 20)
@@ -256,7 +307,7 @@ def _lines(stream) -> Iterator[tuple[int, int, dict]]:
                     f"{stream.name}: row {row} (0-based), line {line_no}: expected a JSON "
                     f"object per line, got {type(obj).__name__}"
                 )
-            yield line_no, row, obj
+            yield f"line {line_no}", row, obj
             row += 1
         if not chunk:
             return

@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .coltext import as_output_text
+
 # Row statuses, in this order: ``status`` codes index into it.
 OK = "ok"
 MISSING = "missing_text"  # null / absent field
@@ -51,8 +53,11 @@ def result_schema(
     *,
     source: bool = False,
     diagnostics: bool = False,
+    input_types: dict[str, pa.DataType] | None = None,
 ) -> pa.Schema:
-    """Result columns, then the kept input columns (``None``: none kept) as text."""
+    """Result columns, then the kept input columns (``None``: none kept), of their
+    ``input_types`` (text where none is given)."""
+    input_types = input_types or {}
     fields = [pa.field("source", pa.large_string())] if source else []
     fields += [
         pa.field("id", id_type),
@@ -64,7 +69,9 @@ def result_schema(
         fields += [
             pa.field(n, t) for n, t in zip(DIAGNOSTIC_COLUMNS, _DIAGNOSTIC_TYPES, strict=True)
         ]
-    fields += [pa.field(kept_name(c), pa.large_string()) for c in input_columns or []]
+    fields += [
+        pa.field(kept_name(c), input_types.get(c, pa.large_string())) for c in input_columns or []
+    ]
     return pa.schema(fields)
 
 
@@ -112,10 +119,18 @@ def row_numbers(first: int, n: int) -> pa.Array:
     return pa.array(np.arange(first, first + n, dtype=np.int64))
 
 
-def conform(batch: pa.RecordBatch, columns: list[str]) -> pa.RecordBatch:
-    """``batch`` with exactly ``columns``, in order; a column it lacks is all null."""
-    arrays = [
-        batch.column(c) if c in batch.schema.names else pa.nulls(batch.num_rows, pa.large_string())
-        for c in columns
-    ]
+def conform(
+    batch: pa.RecordBatch, columns: list[str], types: dict[str, pa.DataType] | None = None
+) -> pa.RecordBatch:
+    """``batch`` with exactly ``columns``, in order, of ``types`` (text where none is
+    given): a column it lacks is all null; one whose files disagree on its type is text."""
+    types = types or {}
+    arrays = []
+    for c in columns:
+        want = types.get(c, pa.large_string())
+        if c not in batch.schema.names:
+            arrays.append(pa.nulls(batch.num_rows, want))
+            continue
+        arr = batch.column(c)
+        arrays.append(arr if arr.type == want else as_output_text(arr))
     return pa.RecordBatch.from_arrays(arrays, names=columns)

@@ -25,6 +25,7 @@ import pyarrow as pa
 from . import inputs
 from .bundle import Bundle
 from .chunks import BlockError, Chunk
+from .coltext import is_text
 from .errors import DataError, UsageError
 from .inputs import InputFile, expand_sources, pick_columns
 from .model import SentimentModel
@@ -57,6 +58,19 @@ class Plan:
     text_columns: list[str]
     with_source: bool
     kept: list[str] | None  # the union of input columns, when they are kept
+    #: A kept column's output type: its own where every file agrees, else text.
+    kept_types: dict[str, pa.DataType]
+    id_column: str | None
+
+    def read_columns(self, k: int) -> list[str] | None:
+        """The columns to read from file ``k`` (``None``: all of them)."""
+        if self.kept is not None:
+            return None
+        return [c for c in (self.text_columns[k], self.id_column) if c is not None]
+
+    def as_text(self, k: int) -> list[str]:
+        """The columns of file ``k`` that are read as text: its text and id columns."""
+        return [c for c in (self.text_columns[k], self.id_column) if c is not None]
 
 
 def plan_inputs(
@@ -66,7 +80,7 @@ def plan_inputs(
     id_column: str | None,
     keep_columns: bool,
     input_format: str | None,
-    encoding: str,
+    encoding: str | None,
     delimiter: str | None,
 ) -> tuple[Plan, dict[int, InputFile]]:
     """Expand the sources and read every file's columns before anything is written, so a
@@ -75,17 +89,26 @@ def plan_inputs(
     files = expand_sources(sources)
     formats = [inputs.input_format(f, input_format) for f in files]
     columns, text_columns, held = [], [], {}
+    types: dict[str, set] = {}  # each input column's types, as read, over all files
     for k, (path, fmt) in enumerate(zip(files, formats, strict=True)):
         opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
         if k == 0 or path == "-":
             held[k] = opened  # read on from here: stdin cannot be opened twice
         else:
             opened.close()
-        text_columns.append(pick_columns(opened.columns, text_column, id_column, opened.name))
+        text = pick_columns(opened.columns, text_column, id_column, opened.name)
+        text_columns.append(text)
         columns.append(opened.columns)
+        for c in opened.columns:
+            read_as_text = c in (text, id_column) or is_text(opened.type_of(c))
+            types.setdefault(c, set()).add(pa.large_string() if read_as_text else opened.type_of(c))
     with_source = inputs.names_several(sources, files)
     kept = list(dict.fromkeys(c for cols in columns for c in cols)) if keep_columns else None
-    return Plan(files, formats, columns, text_columns, with_source, kept), held
+    kept_types = {
+        c: next(iter(ts)) if len(ts) == 1 else pa.large_string() for c, ts in types.items()
+    }
+    plan = Plan(files, formats, columns, text_columns, with_source, kept, kept_types, id_column)
+    return plan, held
 
 
 def score_files(
@@ -99,7 +122,7 @@ def score_files(
     format: str | None = None,
     threshold: float = 0.5,
     backend: str = "onnx",
-    encoding: str = "utf-8",
+    encoding: str | None = None,
     input_format: str | None = None,
     delimiter: str | None = None,
     workers: int | None = None,
@@ -151,7 +174,7 @@ def score_files(
                 probs,
                 status,
                 threshold=threshold,
-                kept=conform(batch, plan.kept) if plan.kept is not None else None,
+                kept=conform(batch, plan.kept, plan.kept_types) if plan.kept is not None else None,
                 source=plan.files[k] if plan.with_source else None,
                 diagnostics=stats if diagnostics else None,
                 maxlen=scorer.tokenizer.maxlen,
@@ -162,7 +185,13 @@ def score_files(
             rows_done[k] += batch.num_rows
             bar.update(batch.num_rows)
         sink.finish(
-            result_schema(id_type, plan.kept, source=plan.with_source, diagnostics=diagnostics)
+            result_schema(
+                id_type,
+                plan.kept,
+                source=plan.with_source,
+                diagnostics=diagnostics,
+                input_types=plan.kept_types,
+            )  # fmt: skip
         )
     result = ScoreSummary.from_tally(
         tally,
@@ -191,7 +220,7 @@ def _row_errors_named(scored: Iterator, rows_done: list[int]) -> Iterator:
 
 
 def _tagged_chunks(
-    plan: Plan, held: dict[int, InputFile], encoding: str, delimiter: str | None
+    plan: Plan, held: dict[int, InputFile], encoding: str | None, delimiter: str | None
 ) -> Iterator[tuple[int, Chunk, str]]:
     """``(file index, chunk, text column)`` for every chunk of every file, in order."""
     try:
@@ -202,7 +231,7 @@ def _tagged_chunks(
             try:
                 if opened.columns != plan.columns[k]:
                     raise DataError(f"{opened.name}: its columns changed while it was read")
-                for chunk in opened.chunks:
+                for chunk in opened.chunks(plan.as_text(k), plan.read_columns(k)):
                     yield k, chunk, plan.text_columns[k]
             finally:
                 opened.close()
@@ -241,7 +270,6 @@ def score_batches(
         for tag, chunk, text_col in itertools.chain(head, items):
             yield tag, *_score_chunk(scorer, tag, chunk, text_col, count_all)
         return
-    scorer.tokenizer.warm_up()  # build the compiled scan before the threads share it
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
     pending: deque = deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rnnkit-score")

@@ -26,10 +26,10 @@ are tested to give identical ids. The scan's character classes are generated fro
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,6 +50,7 @@ APOSTROPHES = "'\u2019"
 #: Below this many rows the reference is used, so small inputs never pay numba's import
 #: and compile (about a second); once the scan is built it serves every batch.
 COMPILED_MIN_ROWS = 512
+_SCAN_BUILD_LOCK = threading.Lock()
 
 _APOSTROPHES = re.compile(f"[{APOSTROPHES}]")
 # [^\W_] is exactly str.isalnum() for str patterns (Python re docs).
@@ -129,7 +130,7 @@ class Tokenizer:
         if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
             texts = pa.array(list(texts), type=pa.large_string())
         if compiled is None:
-            compiled = len(texts) >= COMPILED_MIN_ROWS or "_scan" in self.__dict__
+            compiled = len(texts) >= COMPILED_MIN_ROWS or "_compiled_scan" in self.__dict__
         limit = np.iinfo(np.int64).max if count_all else self.maxlen + 1
         if compiled and self._scan is not None:
             ids, counts, redo = self._scan.encode(texts, limit)
@@ -154,13 +155,24 @@ class Tokenizer:
         return out, counts
 
     def warm_up(self) -> None:
-        """Build the compiled scan now, before several threads share this tokenizer."""
+        """Build the compiled scan now (about a second) rather than at the first large
+        batch."""
         self._scan  # noqa: B018 - the property builds and caches it
 
-    @functools.cached_property
+    @property
     def _scan(self):
         """The compiled scan, or None for a vocabulary it cannot hold (a word longer than
-        ``tailscan.MAX_WORD`` bytes): such a tokenizer always uses the reference."""
+        ``tailscan.MAX_WORD`` bytes): such a tokenizer always uses the reference.
+
+        Built on first need, under a lock, by whichever scoring thread first meets a large
+        batch: a small input, or one that fails early, never loads the compiler."""
+        if "_compiled_scan" not in self.__dict__:
+            with _SCAN_BUILD_LOCK:
+                if "_compiled_scan" not in self.__dict__:
+                    object.__setattr__(self, "_compiled_scan", self._build_scan())
+        return self.__dict__["_compiled_scan"]
+
+    def _build_scan(self):
         from .tailscan import MAX_WORD, CompiledScan
 
         if any(len(w.encode("utf-8")) > MAX_WORD for w in self.words):

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .coltext import as_output_text, for_text_output, text_schema
 from .errors import UsageError
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -34,12 +35,15 @@ class JsonlWriter:
     def write_batch(self, batch: pa.RecordBatch) -> None:
         columns = []
         for column in batch.columns:
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            t = column.type
+            if not (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                    or pa.types.is_decimal(t)):  # fmt: skip
+                # Text, and kept times and dates: a JSON string of their text.
                 values = [
                     "null" if v is None else json.dumps(v, ensure_ascii=False)
-                    for v in column.to_pylist()
+                    for v in as_output_text(column).to_pylist()
                 ]
-            else:
+            else:  # Arrow's text of a number is valid JSON
                 values = pc.fill_null(pc.cast(column, pa.string()), "null").to_pylist()
             columns.append(values)
         lines = [
@@ -115,6 +119,8 @@ class ResultSink:
         self.writer = None
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if self.fmt != "parquet":  # kept nested and bytes columns: text (coltext.py)
+            batch = for_text_output(batch)
         if self.writer is None:
             self.writer = make_writer(self.fmt, self.stream, batch.schema)
         self.writer.write_batch(batch)
@@ -122,6 +128,8 @@ class ResultSink:
     def finish(self, empty_schema: pa.Schema) -> None:
         """Close the writer (an empty input still gets a valid, empty output)."""
         if self.writer is None:
+            if self.fmt != "parquet":
+                empty_schema = text_schema(empty_schema)
             self.writer = make_writer(self.fmt, self.stream, empty_schema)
         self.writer.close()
         if self.target is not None:
