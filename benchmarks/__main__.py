@@ -114,9 +114,9 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
     import tensorflow as tf
 
     from rnnkit.exporter import onnx_export
-    from rnnkit.runtime.backends import OnnxBackend, TfliteBackend, predict_in_batches
+    from rnnkit.runtime.model.backends import OnnxBackend, TfliteBackend, predict_in_batches
+    from rnnkit.training.keras_file import load_keras_model
     from rnnkit.training.model import TrainConfig
-    from rnnkit.training.train import load_keras_model
 
     cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
     ids = bundle.tokenizer().encode(texts)
@@ -352,7 +352,7 @@ def main() -> None:
     ap.add_argument("--output", default=str(HERE / "results"), help="results directory")
     args = ap.parse_args()
 
-    from rnnkit.runtime.bundle import Bundle
+    from rnnkit.runtime.model.bundle import Bundle
     from rnnkit.training.data import load_split
 
     bundle = Bundle.open(args.model)

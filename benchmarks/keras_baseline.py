@@ -15,7 +15,7 @@ def main(bundle: str, source: str, output: str) -> None:
     import keras
     import pandas as pd
 
-    from rnnkit.runtime.tokenizer import Tokenizer
+    from rnnkit.runtime.text.tokenizer import Tokenizer
 
     model = keras.models.load_model(os.path.join(bundle, "model.keras"), compile=False)
     tok = Tokenizer.load(os.path.join(bundle, "rnnkit-tokenizer.json"))

@@ -5,7 +5,7 @@ The light side (this namespace, ``rnnkit.runtime``) never imports TensorFlow.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["__version__", "load", "score_csv", "score_files"]
 
@@ -13,11 +13,11 @@ __all__ = ["__version__", "load", "score_csv", "score_files"]
 def __getattr__(name: str):
     # Lazy: ``import rnnkit`` stays cheap (no onnxruntime/pyarrow until they are needed).
     if name == "load":
-        from .runtime.model import load
+        from .runtime.model.classifier import load
 
         return load
     if name in ("score_files", "score_csv"):
-        from .runtime import scoring
+        from .runtime.scoring import pipeline
 
-        return getattr(scoring, name)
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -11,10 +11,10 @@ import sys
 
 import click
 
-from . import __version__
-from .runtime.bundle import DEFAULT_BUNDLE_DIR
+from ._version import __version__
 from .runtime.errors import MissingExtraError, ParityError, RnnkitError
-from .runtime.parity import DEFAULT_ATOL
+from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
+from .runtime.model.parity import DEFAULT_ATOL
 from .training.model import CELLS, TrainConfig
 
 _TRAIN_DEFAULTS = TrainConfig()
@@ -172,7 +172,7 @@ def export(bundle, fmt, quantize, atol) -> None:
     """
     _need_train_extra()
     from .exporter.export import export_bundle
-    from .runtime.parity import table
+    from .runtime.model.parity import table
 
     formats = ("onnx", "tflite") if fmt == "all" else (fmt,)
     done, results = export_bundle(
@@ -212,8 +212,8 @@ def verify(bundle, atol, recorded) -> None:
       rnnkit verify                      # the bundle `rnnkit score` would use
       rnnkit verify runs/imdb --recorded
     """
-    from .runtime.parity import table
-    from .runtime.verify import verify as run_verify
+    from .runtime.model.parity import table
+    from .verify import verify as run_verify
 
     if not recorded:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -242,8 +242,8 @@ def info(bundle, as_json) -> None:
       rnnkit info                # the bundle `rnnkit score` would use
       rnnkit info runs/imdb --json
     """
-    from .runtime.bundle import Bundle
-    from .runtime.card import model_card
+    from .runtime.model.bundle import Bundle
+    from .runtime.model.card import model_card
 
     opened = Bundle.open(bundle)
     if as_json:
@@ -415,7 +415,7 @@ def score(
             ) from exc
         summary = spark.score_files(sources, output, master=master, partitions=partitions, **common)
     else:
-        from .runtime.scoring import score_files
+        from .runtime.scoring.pipeline import score_files
 
         if progress is None:
             progress = sys.stderr.isatty()

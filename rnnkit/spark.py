@@ -24,16 +24,17 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from .runtime import inputs
-from .runtime.bundle import Bundle
-from .runtime.csvio import detect_delimiter
 from .runtime.errors import RnnkitError, UsageError
-from .runtime.inputs import expand_sources
-from .runtime.model import SentimentModel
-from .runtime.results import STATUSES, result_batch, result_schema
-from .runtime.scoring import check_options, open_bundle
-from .runtime.streams import BOMS
-from .runtime.summary import ScoreSummary, Tally, file_counts, probability_bin
+from .runtime.io import inputs
+from .runtime.io.csvio import detect_delimiter
+from .runtime.io.inputs import expand_sources
+from .runtime.io.streams import BOMS
+from .runtime.model.bundle import Bundle
+from .runtime.model.classifier import SentimentModel
+from .runtime.model.statuses import OK_CODE, STATUSES
+from .runtime.scoring.pipeline import check_options, open_bundle
+from .runtime.scoring.results import result_batch, result_schema
+from .runtime.scoring.summary import ScoreSummary, Tally, file_counts, probability_bin
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
@@ -83,10 +84,8 @@ def session(master: str | None = None, app_name: str = "rnnkit"):
 def list_files(spark, sources) -> list[str]:
     """Input files of ``sources`` (paths, folders, globs), local or on any Hadoop
     filesystem (``hdfs://``, ``s3a://`` ...), each source's files in sorted order."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
     files: list[str] = []
-    for source in map(str, sources):
+    for source in inputs.source_list(sources):
         if "://" not in source or source.startswith("file://"):
             files += expand_sources([source.removeprefix("file://")])
             continue
@@ -445,7 +444,7 @@ def _tally(groups, maxlen: int) -> Tally:
     if not groups:
         return tally
     status = np.array([g[TALLY_COLUMNS[0]] for g in groups], dtype=np.int64)
-    scored = [g for g, s in zip(groups, status, strict=True) if s == 0]
+    scored = [g for g, s in zip(groups, status, strict=True) if s == OK_CODE]
 
     def pick(key: str) -> np.ndarray:
         return np.array([g[key] for g in scored], dtype=np.int64)

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.runtime.bundle import Bundle, sha256_file, shipped_bundle_path
 from rnnkit.runtime.errors import BundleError
+from rnnkit.runtime.model.bundle import Bundle, sha256_file, shipped_bundle_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"
@@ -165,7 +165,7 @@ def test_external_data_listed_and_inside_is_accepted(fresh_copy):
 def test_external_data_scanner_agrees_with_onnx(tmp_path):
     """The light side's wire-format reader finds exactly what the onnx package writes."""
     onnx = pytest.importorskip("onnx")
-    from rnnkit.runtime.onnx_refs import MalformedOnnx, external_data_locations
+    from rnnkit.runtime.model.onnx_refs import MalformedOnnx, external_data_locations
 
     model = onnx.load(shipped_bundle_path() / "model.onnx")
     assert external_data_locations(model.SerializeToString()) == []

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from rnnkit.cli import main
-from rnnkit.runtime.backends import OnnxBackend, predict_in_batches
-from rnnkit.runtime.bundle import REFERENCE_OUTPUTS_FILE, Bundle, shipped_bundle_path
-from rnnkit.runtime.verify import recorded_inputs
+from rnnkit.runtime.model.backends import OnnxBackend, predict_in_batches
+from rnnkit.runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle, shipped_bundle_path
+from rnnkit.runtime.model.recording import recorded_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"
@@ -119,7 +119,7 @@ def test_onnxruntime_web_under_node_agrees(tmp_path, name):
             pytest.fail("CI must install tests/js (npm ci) and node; see .ci/run")
         pytest.skip("needs node and `npm ci --prefix tests/js`")
     bundle = Bundle.open(shipped_bundle_path())
-    inputs, recording = recorded_inputs(bundle)
+    inputs = recorded_inputs(bundle)
     ids = tmp_path / "ids.bin"
     inputs.ids.astype("<i4").tofile(ids)
     proc = subprocess.run(
@@ -133,4 +133,4 @@ def test_onnxruntime_web_under_node_agrees(tmp_path, name):
     python_ort = predict_in_batches(OnnxBackend(bundle.file(name)).predict_ids, inputs.ids)
     assert np.abs(got - python_ort).max() <= 1e-5
     if name == "model.onnx":
-        assert np.abs(got - recording["keras"].astype(np.float64)).max() <= 1e-5
+        assert np.abs(got - inputs.reference).max() <= 1e-5

@@ -53,7 +53,7 @@ def test_onnx_file_contract(simple_bundle):
 
 def test_perturbed_onnx_weight_is_rejected(simple_bundle, tmp_path):
     from rnnkit.exporter.export import verify_bundle
-    from rnnkit.runtime.bundle import Bundle
+    from rnnkit.runtime.model.bundle import Bundle
 
     copy = tmp_path / "b"
     shutil.copytree(simple_bundle, copy)
@@ -101,8 +101,8 @@ def test_export_gate_fails_loudly_and_leaves_manifest_alone(simple_bundle, tmp_p
 def test_quantized_variants_are_gated_by_their_stored_criteria(tmp_path):
     """On the shipped model (5,000 test reviews), where the criteria are meaningful."""
     from rnnkit.exporter.export import export_bundle
-    from rnnkit.runtime.bundle import shipped_bundle_path
-    from rnnkit.runtime.parity import QUANTIZED_CRITERIA
+    from rnnkit.runtime.model.bundle import shipped_bundle_path
+    from rnnkit.runtime.model.parity import QUANTIZED_CRITERIA
 
     copy = tmp_path / "b"
     shutil.copytree(shipped_bundle_path(), copy)
@@ -129,7 +129,7 @@ def test_quantized_variants_are_gated_by_their_stored_criteria(tmp_path):
 
 
 def test_quantized_gate_rejects_a_model_past_any_criterion():
-    from rnnkit.runtime.parity import ParityInputs, QuantizedCriteria, compare
+    from rnnkit.runtime.model.parity import ParityInputs, QuantizedCriteria, compare
 
     labels = np.array([1, 0] * 50)
     ref = np.where(labels == 1, 0.9, 0.1).astype(np.float64)

@@ -170,6 +170,6 @@ def test_truncated_gzip(tmp_path_factory, data, keep):
 @given(st.one_of(csv_files(), mutated()), st.booleans())
 def test_vectorised_quote_scan_equals_the_exact_loop(data, at_eof):
     """The fast path of the record scan gives the same spans (and problems) as the loop."""
-    from rnnkit.runtime.csvscan import _quoted_spans_exact, quoted_spans
+    from rnnkit.runtime.io.csvscan import _quoted_spans_exact, quoted_spans
 
     assert quoted_spans(data, ord(","), at_eof) == _quoted_spans_exact(data, ord(","), at_eof)

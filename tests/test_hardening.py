@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.runtime import csvio
 from rnnkit.runtime.errors import DataError
+from rnnkit.runtime.io import csvio
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -188,7 +188,7 @@ def test_drift_warns_on_one_line_titles(tmp_path):
 
 
 def test_drift_is_silent_on_held_out_imdb_reviews(tmp_path, imdb_texts):
-    from rnnkit.runtime.bundle import Bundle
+    from rnnkit.runtime.model.bundle import Bundle
 
     ids, _ = Bundle.open().parity_set()
     assert len(ids) == 5000

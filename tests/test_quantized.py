@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnkit.cli import main
-from rnnkit.runtime import backends
-from rnnkit.runtime.bundle import Bundle, shipped_bundle_path
+from rnnkit.runtime.model import backends
+from rnnkit.runtime.model.bundle import Bundle, shipped_bundle_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"

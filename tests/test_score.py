@@ -19,8 +19,8 @@ from click.testing import CliRunner
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.runtime import csvio
-from rnnkit.runtime.bundle import shipped_bundle_path
+from rnnkit.runtime.io import csvio
+from rnnkit.runtime.model.bundle import shipped_bundle_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"
@@ -82,7 +82,7 @@ def test_scores_equal_the_reference_tokenizer_path(tmp_path):
 
 def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     """Many small blocks: thread pool + compiled tokenizer vs one thread + reference."""
-    from rnnkit.runtime import tokenizer
+    from rnnkit.runtime.text import tokenizer
 
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 4096)  # many small blocks -> the pool path
     src = tmp_path / "many.csv"
@@ -169,7 +169,7 @@ def test_output_is_atomic_on_error_and_interrupt(tmp_path, monkeypatch):
     assert res.exit_code == 1 and "row 500 (0-based)" in res.output
     assert not target.exists() and os.listdir(tmp_path) == ["in.csv"]
 
-    from rnnkit.runtime import writers
+    from rnnkit.runtime.scoring import writers
 
     calls = {"n": 0}
     real = writers.make_writer
@@ -204,7 +204,7 @@ def test_tampered_bundle_is_refused(tmp_path):
 
 
 def test_model_resolution_order(tmp_path, monkeypatch):
-    from rnnkit.runtime.bundle import resolve_bundle_path
+    from rnnkit.runtime.model.bundle import resolve_bundle_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RNNKIT_MODEL", raising=False)

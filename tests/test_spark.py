@@ -259,8 +259,8 @@ def test_spark_summary_equals_single_machine(spark, files, tmp_path):
 def test_spark_refuses_a_bundle_that_reaches_outside_its_folder(spark, files, tmp_path, case):
     import shutil
 
-    from rnnkit.runtime.bundle import shipped_bundle_path
     from rnnkit.runtime.errors import BundleError
+    from rnnkit.runtime.model.bundle import shipped_bundle_path
     from rnnkit.spark import score_dataframe
     from tests import test_bundle_boundary as boundary
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rnnkit.runtime.tokenizer import OOV_ID, Tokenizer, build_vocabulary, split_words
+from rnnkit.runtime.text.tokenizer import OOV_ID, Tokenizer, build_vocabulary, split_words
 
 WORDS = ("the", "film", "good", "bad", "dont", "café", "br", "σ", "ς", "a1")
 
@@ -113,7 +113,7 @@ def test_compiled_scan_equals_reference_on_imdb(imdb_texts):
 
 
 def test_encode_uses_the_scan_for_large_inputs_only():
-    from rnnkit.runtime.tokenizer import COMPILED_MIN_ROWS
+    from rnnkit.runtime.text.tokenizer import COMPILED_MIN_ROWS
 
     tok = Tokenizer(("film",), 10, maxlen=3)
     tok.encode(["film"] * (COMPILED_MIN_ROWS - 1))

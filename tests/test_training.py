@@ -54,8 +54,8 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 
 def test_train_writes_a_complete_bundle(simple_bundle):
-    from rnnkit.runtime.bundle import Bundle
-    from rnnkit.training.train import load_keras_model
+    from rnnkit.runtime.model.bundle import Bundle
+    from rnnkit.training.keras_file import load_keras_model
 
     bundle = Bundle.open(simple_bundle)
     names = set(bundle.manifest["files"])
@@ -86,9 +86,10 @@ def test_train_writes_a_complete_bundle(simple_bundle):
 
 def test_same_seed_same_vocabulary_and_weights(tmp_path):
     pytest.importorskip("tensorflow")
-    from rnnkit.runtime.bundle import Bundle
+    from rnnkit.runtime.model.bundle import Bundle
+    from rnnkit.training.keras_file import load_keras_model
     from rnnkit.training.model import TrainConfig
-    from rnnkit.training.train import load_keras_model, train
+    from rnnkit.training.train import train
 
     from .conftest import TINY
 

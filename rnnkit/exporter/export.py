@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .. import __version__
-from ..runtime.backends import OnnxBackend, TfliteBackend
-from ..runtime.bundle import REFERENCE_OUTPUTS_FILE, Bundle
+from .._version import __version__
 from ..runtime.errors import ParityError
-from ..runtime.parity import (
+from ..runtime.model.backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
+from ..runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle
+from ..runtime.model.parity import (
     DEFAULT_ATOL,
     QUANTIZED_CRITERIA,
     ParityInputs,
@@ -30,9 +30,10 @@ from ..runtime.parity import (
     compare_outputs,
     edge_sequences,
 )
-from ..runtime.verify import onnx_reference_predict, recorded_inputs, verify_formats
+from ..runtime.model.recording import recorded_inputs, write_recording
+from ..runtime.model.verify import onnx_reference_predict, verify_formats
+from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
-from ..training.train import library_versions, load_keras_model
 from . import onnx_export, tflite_export
 
 FORMATS = ("onnx", "tflite")
@@ -93,8 +94,8 @@ def choose_onnx_form(
             continue
         ort = OnnxBackend(model.SerializeToString())
         kw = dict(format="onnx", variant="fp32", atol=atol)
-        on_ort = compare(screen, ort.predict_ids, runtime="onnxruntime", **kw)
-        on_ref = compare(screen, onnx_reference_predict(model), runtime="onnx-reference", **kw)
+        on_ort = compare(screen, ort.predict_ids, runtime=RUNTIMES["onnx"], **kw)
+        on_ref = compare(screen, onnx_reference_predict(model), runtime=REFERENCE_RUNTIME, **kw)
         entry.update(
             max_abs_onnxruntime=on_ort.max_abs,
             max_abs_reference=on_ref.max_abs,
@@ -142,7 +143,7 @@ def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, pre
     """Gate a quantized variant by its criteria against Keras, and store them with it."""
     criteria = QUANTIZED_CRITERIA[fmt, variant]
     staged.files[fmt, variant][1]["criteria"] = criteria.to_dict()
-    runtime = "onnxruntime" if fmt == "onnx" else "ai-edge-litert"
+    runtime = RUNTIMES[fmt]
     result = compare(
         inputs, predict, format=fmt, variant=variant, runtime=runtime, criteria=criteria
     )
@@ -174,8 +175,8 @@ def export_onnx(
     onnx.save(model, tmp)
     kw = dict(format="onnx", variant="fp32", atol=atol)
     results = [
-        compare(inputs, OnnxBackend(tmp).predict_ids, runtime="onnxruntime", **kw),
-        compare(inputs, onnx_reference_predict(model), runtime="onnx-reference", **kw),
+        compare(inputs, OnnxBackend(tmp).predict_ids, runtime=RUNTIMES["onnx"], **kw),
+        compare(inputs, onnx_reference_predict(model), runtime=REFERENCE_RUNTIME, **kw),
     ]
     if "int8" in quantize:
         quantized = onnx_export.quantize_weights_int8(model)
@@ -191,7 +192,7 @@ def export_onnx(
         # fp32 arithmetic: the reference evaluator runs it too (see quantize_weights_int8).
         results.append(
             compare(inputs, onnx_reference_predict(quantized), format="onnx", variant="int8",
-                    runtime="onnx-reference", criteria=QUANTIZED_CRITERIA["onnx", "int8"])
+                    runtime=REFERENCE_RUNTIME, criteria=QUANTIZED_CRITERIA["onnx", "int8"])
         )  # fmt: skip
     return results
 
@@ -205,7 +206,7 @@ def export_tflite(
         tmp.write_bytes(tflite_export.convert(keras_model, cfg, variant))
         predict = TfliteBackend(tmp).predict_ids
         if variant == "fp32":
-            kw = dict(format="tflite", variant=variant, runtime="ai-edge-litert", atol=atol)
+            kw = dict(format="tflite", variant=variant, runtime=RUNTIMES["tflite"], atol=atol)
             results.append(compare(inputs, predict, **kw))
         else:
             results.append(_quantized(staged, inputs, "tflite", variant, predict))
@@ -227,18 +228,8 @@ def commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) ->
         bundle.manifest.setdefault("parity", {}).setdefault(r.format, {}).setdefault(r.variant, {})[
             r.runtime
         ] = r.to_dict()
-    # Keras's outputs are recomputed live on every export, so the recording is rewritten
-    # whole: only what Keras said, never what a runtime said.
-    recording = dict(
-        keras=inputs.reference.astype(np.float32),
-        edge_ids=inputs.ids[inputs.n_test :],
-        edge_names=np.array(inputs.row_names[inputs.n_test :], dtype="<U64"),
-    )
-    tmp = bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp"
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **recording)
-    os.replace(tmp, bundle.file(REFERENCE_OUTPUTS_FILE))
-    bundle.record_file(REFERENCE_OUTPUTS_FILE)
+    # Keras's outputs are recomputed live on every export: the recording is rewritten whole.
+    write_recording(bundle, inputs)
     bundle.manifest["exported"] = {"rnnkit_version": __version__, **library_versions()}
     bundle.write_manifest()
 
@@ -284,7 +275,7 @@ def verify_bundle(
     file, then every exported file against live Keras (quantized: by their criteria)."""
     bundle = Bundle.open(path)  # hashes first: a tampered file is refused by name
     live = keras_parity_inputs(bundle, load_keras_model(bundle))
-    recorded, _ = recorded_inputs(bundle)
+    recorded = recorded_inputs(bundle)
     results = [
         compare_outputs(
             live,

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..runtime.backends import INPUT_NAME, OUTPUT_NAME
+from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
 from ..training.model import TrainConfig, build_model
 from .onnx_graph import folded_rnn_onnx
 

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..runtime.backends import INPUT_NAME, OUTPUT_NAME
+from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
 
 
 class _Graph:

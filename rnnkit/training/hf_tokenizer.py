@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runtime.tokenizer import FIRST_WORD_ID, Tokenizer
+from ..runtime.text.contract import FIRST_WORD_ID
+from ..runtime.text.tokenizer import Tokenizer
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 

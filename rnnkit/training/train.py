@@ -15,34 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..runtime.bundle import (
+from ..runtime.model.bundle import (
     HF_TOKENIZER_FILE,
     PARITY_SET_FILE,
     TOKENIZER_FILE,
     Bundle,
     new_manifest,
 )
-from ..runtime.summary import reference_stats
-from ..runtime.tokenizer import Tokenizer
+from ..runtime.scoring.summary import reference_stats
+from ..runtime.text.tokenizer import Tokenizer
 from .data import Split, load_split, stratified_split
+from .keras_file import KERAS_FILE, library_versions
 from .model import TrainConfig, build_model
-
-KERAS_FILE = "model.keras"
-
-
-def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {}
-    for name in ("rnnkit", "tensorflow", "keras", "numpy", "onnx", "onnxruntime", "tf2onnx"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            try:
-                out[name] = md.version(name + "-cpu")
-            except md.PackageNotFoundError:
-                continue
-    return out
 
 
 def make_deterministic(seed: int) -> None:
@@ -290,11 +274,3 @@ def write_history(history: dict[str, list[float]], path: Path) -> None:
         writer.writerow(["epoch", *keys])
         for i in range(len(history["loss"])):
             writer.writerow([i + 1, *(f"{history[k][i]:.6f}" for k in keys)])
-
-
-def load_keras_model(bundle: Bundle):
-    """Load the bundle's Keras model in safe mode (no arbitrary code runs on load)."""
-    import keras
-
-    bundle.verify_files([KERAS_FILE])
-    return keras.models.load_model(bundle.file(KERAS_FILE), safe_mode=True, compile=False)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from .errors import DataError
+from ..errors import DataError
 from .streams import encoding_hint
 
 

@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
-from .tokenizer import APOSTROPHES
+from .contract import APOSTROPHES, BREAK_OPENER, BREAK_WORD, FIRST_WORD_ID, OOV_ID
 
 MAX_WORD = 128  # bytes; longer tokens are out of vocabulary without a lookup
+_BREAK = np.frombuffer(BREAK_WORD.encode("utf-8"), dtype=np.uint8)
 TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: reference
 SEP, WORD, APOSTROPHE, REFERENCE = 0, 1, 2, 3
 
@@ -140,10 +141,13 @@ def _classify(cp, cls):
 
 @njit(cache=True, nogil=True)
 def encode_tails(
-    data, offsets, maxlen, limit, cls, low, blob, starts, lengths, ids, table, out, counts, ref
-):
+    data, offsets, maxlen, limit, cls, low, blob, starts, lengths, ids, table, out, counts, ref,
+    oov_id, brk, brk_before,
+):  # fmt: skip
     """Fill ``out`` (zeros) and ``counts`` (tokens, counted up to ``limit``; only the last
-    ``maxlen`` are looked up); set ``ref[r]`` where row r needs the reference."""
+    ``maxlen`` are looked up); set ``ref[r]`` where row r needs the reference. ``oov_id``,
+    ``brk`` (the line-break word's bytes) and ``brk_before`` (the code point before it)
+    come from the contract."""
     mask = np.uint64(len(table) - 1)
     buf = np.empty(MAX_WORD, dtype=np.uint8)
     for r in range(len(offsets) - 1):
@@ -188,12 +192,18 @@ def encode_tails(
                 ref[r] = True
                 break
             i = j
-            if n == 2 and buf[1] == 98 and buf[0] == 114 and before == 60:
-                continue  # "<br": an HTML line break, not a word
+            if n == len(brk) and before == brk_before:
+                is_break = True
+                for k in range(n):
+                    if buf[n - 1 - k] != brk[k]:
+                        is_break = False
+                        break
+                if is_break:
+                    continue  # "<br": an HTML line break, not a word
             found += 1
             if found > maxlen:
                 continue  # counted only: truncation drops it
-            word_id = 1
+            word_id = oov_id
             if n <= MAX_WORD:
                 slot = _fnv(buf, n, True) & mask
                 while table[slot] != -1:
@@ -215,7 +225,7 @@ def encode_tails(
 class CompiledScan:
     """The vocabulary as flat arrays plus its hash table, ready for :func:`encode_tails`."""
 
-    def __init__(self, words: tuple[str, ...], maxlen: int, first_id: int) -> None:
+    def __init__(self, words: tuple[str, ...], maxlen: int) -> None:
         encoded = [w.encode("utf-8") for w in words]  # each at most MAX_WORD bytes
         self.maxlen = maxlen
         self.lengths = np.array([len(w) for w in encoded], dtype=np.int64)
@@ -223,7 +233,7 @@ class CompiledScan:
         if len(encoded) > 1:
             np.cumsum(self.lengths[:-1], out=self.starts[1:])
         self.blob = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
-        self.ids = np.arange(len(encoded), dtype=np.int32) + first_id
+        self.ids = np.arange(len(encoded), dtype=np.int32) + FIRST_WORD_ID
         self.table = build_table(self.blob, self.starts, self.lengths)
         self.cls, self.low = char_tables()
 
@@ -250,7 +260,7 @@ class CompiledScan:
         )
         encode_tails(
             data, offsets - base, self.maxlen, limit, self.cls, self.low, self.blob, self.starts,
-            self.lengths, self.ids, self.table, out, counts, ref,
+            self.lengths, self.ids, self.table, out, counts, ref, OOV_ID, _BREAK, ord(BREAK_OPENER),
         )  # fmt: skip
         if array.null_count:  # Arrow does not promise that a null's span is empty
             nulls = array.is_null().to_numpy(zero_copy_only=False)

@@ -27,9 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from ..errors import DataError, UsageError
 from .chunks import BlockError, Chunk, as_text
 from .csvscan import last_break_outside, pad_short_rows, quoted_spans, scan_block
-from .errors import DataError, UsageError
 from .streams import InputStream, encoding_hint
 
 #: Bytes per block (~1,500 IMDB reviews): large enough that per-block overheads vanish

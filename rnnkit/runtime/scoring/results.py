@@ -4,42 +4,20 @@ columns, renamed ``input_<name>`` where they would clash with a result column.""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .coltext import as_output_text
+from ..io.coltext import as_output_text
+from ..model.statuses import STATUSES, RowStats
 
 # Row statuses, in this order: ``status`` codes index into it.
-OK = "ok"
-MISSING = "missing_text"  # null / absent field
-EMPTY = "empty_text"  # empty or whitespace only
-NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
-STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
-
 RESULT_COLUMNS = ("source", "id", "probability", "label", "status")
 #: With ``--diagnostics``: words found, out-of-vocabulary share of the words the model
 #: reads (null without words), and whether words were cut (only the last maxlen are read).
 DIAGNOSTIC_COLUMNS = ("tokens", "oov", "truncated")
 _DIAGNOSTIC_TYPES = (pa.int64(), pa.float32(), pa.bool_())
 _STATUS_NAMES = pa.array(STATUSES, type=pa.string())
-
-
-@dataclass
-class RowStats:
-    """Per row: words found (capped unless counted in full), and out-of-vocabulary words
-    and all words in the window the model reads."""
-
-    tokens: np.ndarray
-    oov: np.ndarray
-    window: np.ndarray
-
-    @classmethod
-    def from_ids(cls, ids: np.ndarray, counts: np.ndarray) -> RowStats:
-        # The window holds min(words, maxlen) ids: no need to count the padding.
-        return cls(counts, np.count_nonzero(ids == 1, axis=1), np.minimum(counts, ids.shape[1]))
 
 
 def kept_name(column: str) -> str:

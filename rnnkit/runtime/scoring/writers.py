@@ -18,8 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .coltext import as_output_text, for_text_output, text_schema
-from .errors import UsageError
+from ..errors import UsageError
+from ..io.coltext import as_output_text, for_text_output, text_schema
 
 FORMATS = ("csv", "jsonl", "parquet")
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .backends import OnnxBackend, TfliteBackend
+from ..errors import BundleError
+from .backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
 from .bundle import Bundle
-from .errors import BundleError
 from .parity import (
     DEFAULT_ATOL,
     QUANTIZED_CRITERIA,
@@ -32,34 +31,13 @@ from .parity import (
     QuantizedCriteria,
     compare,
 )
+from .recording import recorded_inputs
 
 SELF_CHECK_ROWS = 32
-RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}
 
 
-def recorded_inputs(bundle: Bundle, rows: int | None = None) -> tuple[ParityInputs, dict]:
-    """The parity inputs with Keras's recorded outputs, and the whole recording.
-
-    (Bundles exported before rnnkit judged quantized files by criteria also hold each
-    quantized file's own outputs, ``onnx_int8`` and the like; they are no longer read.)"""
-    ids, labels = bundle.parity_set()
-    recording = bundle.reference_outputs()
-    n = len(ids) if rows is None else min(rows, len(ids))
-    edges = recording["edge_ids"]
-    keep = np.r_[np.arange(n), len(ids) + np.arange(len(edges))]
-    inputs = ParityInputs(
-        np.concatenate([ids[:n], edges]).astype(np.int32),
-        labels[:n],
-        [f"test[{i}]" for i in range(n)] + [str(x) for x in recording["edge_names"]],
-        recording["keras"].astype(np.float64)[keep],
-        "recorded keras",
-    )
-    recording = {k: (v[keep] if v.ndim == 1 and len(v) == len(ids) + len(edges) else v)
-                 for k, v in recording.items()}  # fmt: skip
-    return inputs, recording
-
-
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (without importing it)."""
     try:
         return importlib.util.find_spec(module) is not None
     except ImportError:
@@ -69,15 +47,15 @@ def _installed(module: str) -> bool:
 def runtimes_for(fmt: str, variant: str, path: Path) -> list[tuple[str, Callable]]:
     """``(runtime name, predict)`` for every installed runtime that runs this file."""
     if fmt == "onnx":
-        out = [("onnxruntime", OnnxBackend(path).predict_ids)]
-        if _installed("onnx"):
+        out = [(RUNTIMES["onnx"], OnnxBackend(path).predict_ids)]
+        if installed("onnx"):
             # RuntimeError: an op it lacks (older bundles' MatMulInteger at opset 13).
             with contextlib.suppress(RuntimeError):
-                out.append(("onnx-reference", onnx_reference_predict(path)))
+                out.append((REFERENCE_RUNTIME, onnx_reference_predict(path)))
         return out
-    if not _installed("ai_edge_litert"):
+    if not installed("ai_edge_litert"):
         return []
-    return [("ai-edge-litert", TfliteBackend(path).predict_ids)]
+    return [(RUNTIMES["tflite"], TfliteBackend(path).predict_ids)]
 
 
 def onnx_reference_predict(path) -> Callable[[np.ndarray], np.ndarray]:
@@ -133,38 +111,13 @@ def verify_recorded(
 ) -> tuple[list[ParityResult], list[str]]:
     """Light ``rnnkit verify``: hashes, then every recorded row through every runtime."""
     bundle = Bundle.open(path)
-    inputs, _ = recorded_inputs(bundle)
+    inputs = recorded_inputs(bundle)
     return verify_formats(bundle, inputs, atol)
-
-
-@dataclass
-class VerifyReport:
-    mode: str  # "live Keras" or "recorded Keras outputs"
-    results: list[ParityResult]
-    skipped: list[str]
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.results) and all(r.passed for r in self.results)
-
-
-def verify(path=None, *, atol: float | None = None, live: bool | None = None) -> VerifyReport:
-    """``rnnkit verify``. ``live`` (default: when TensorFlow is installed) re-runs Keras and
-    also checks the recording against the ``.keras`` file; otherwise the recorded outputs
-    are replayed through every installed runtime."""
-    if live is None:
-        live = _installed("tensorflow")
-    if live:
-        from ..exporter.export import verify_bundle
-
-        return VerifyReport("live Keras", verify_bundle(path, atol=atol), [])
-    results, skipped = verify_recorded(path, atol=atol)
-    return VerifyReport("recorded Keras outputs", results, skipped)
 
 
 def self_check(bundle: Bundle, fmt: str, predict: Callable[[np.ndarray], np.ndarray]) -> None:
     """Refuse to score if this machine's runtime disagrees with Keras's recorded outputs."""
-    inputs, _ = recorded_inputs(bundle, SELF_CHECK_ROWS)
+    inputs = recorded_inputs(bundle, SELF_CHECK_ROWS)
     runtime = RUNTIMES[fmt]
     result = compare(inputs, predict, format=fmt, variant="fp32", runtime=runtime,
                      atol=DEFAULT_ATOL)  # fmt: skip

@@ -22,14 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from . import inputs
-from .bundle import Bundle
-from .chunks import BlockError, Chunk
-from .coltext import is_text
-from .errors import DataError, UsageError
-from .inputs import InputFile, expand_sources, pick_columns
-from .model import SentimentModel
-from .results import STATUSES, RowStats, conform, result_batch, result_schema, row_numbers
+from ..errors import DataError, UsageError
+from ..io import inputs
+from ..io.chunks import BlockError, Chunk
+from ..io.coltext import is_text
+from ..io.inputs import InputFile, expand_sources, pick_columns
+from ..model.bundle import Bundle
+from ..model.classifier import SentimentModel
+from ..model.statuses import STATUSES, RowStats
+from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, output_format
 

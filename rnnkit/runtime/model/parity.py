@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..text.contract import FIRST_WORD_ID, OOV_ID, PAD_ID
 from .backends import predict_in_batches
 
 #: The fp32 parity tolerance, max |Δ| against Keras; defined here and nowhere else.
@@ -64,11 +65,11 @@ QUANTIZED_CRITERIA = {
 def edge_sequences(vocab_size: int, maxlen: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Fixed inputs that stress the corners: padding only, OOV only, the highest ids, ..."""
     rng = np.random.default_rng(seed)
-    single = np.zeros(maxlen, dtype=np.int32)
-    single[-1] = 2
+    single = np.full(maxlen, PAD_ID, dtype=np.int32)
+    single[-1] = FIRST_WORD_ID
     return {
-        "all padding": np.zeros(maxlen, dtype=np.int32),
-        "all out-of-vocabulary": np.ones(maxlen, dtype=np.int32),
+        "all padding": np.full(maxlen, PAD_ID, dtype=np.int32),
+        "all out-of-vocabulary": np.full(maxlen, OOV_ID, dtype=np.int32),
         "highest id": np.full(maxlen, vocab_size - 1, dtype=np.int32),
         "one word then padding": single,
         "random ids": rng.integers(0, vocab_size, maxlen, dtype=np.int32),

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .results import OK, STATUSES, RowStats
+from ..model.statuses import OK, OK_CODE, STATUSES, RowStats
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HIST_BINS = 10
@@ -49,7 +49,7 @@ class Tally:
 
     def add(self, probs: np.ndarray, status: np.ndarray, stats: RowStats, threshold: float) -> None:
         """One batch of scored rows."""
-        ok = status == 0
+        ok = status == OK_CODE
         self.add_rows(
             status,
             (probs[ok] >= threshold).astype(np.int64),
@@ -62,7 +62,7 @@ class Tally:
     def add_rows(self, status, positive, prob_bin, tokens, oov, window, weight=None) -> None:
         """Rows, or groups of identical rows with ``weight`` rows each. All but ``status``
         are for scored rows only; ``oov`` and ``window`` are totals (per row or group)."""
-        ok_weight = None if weight is None else weight[status == 0]
+        ok_weight = None if weight is None else weight[status == OK_CODE]
 
         def count(values, size):
             return np.bincount(values, weights=ok_weight, minlength=size).astype(np.int64)

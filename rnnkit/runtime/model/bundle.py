@@ -23,9 +23,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from .errors import BundleError, format_problem
+from ..errors import BundleError, format_problem
+from ..text.tokenizer import Tokenizer
 from .onnx_refs import MalformedOnnx, external_data_locations
-from .tokenizer import Tokenizer
 
 MANIFEST = "manifest.json"
 SCHEMA = "rnnkit-manifest"
@@ -71,7 +71,7 @@ def shipped_bundle_path() -> Path:
     Installed, it is inside the package (``rnnkit/models/imdb-rnn``); in a source checkout
     (including one that shadows an installed rnnkit) it is the top-level ``models/``.
     """
-    package = Path(__file__).resolve().parents[1]
+    package = Path(__file__).resolve().parents[2]  # rnnkit/, from rnnkit/runtime/model/
     for candidate in (package / "models", package.parent / "models"):
         if (candidate / SHIPPED_NAME / MANIFEST).is_file():
             return candidate / SHIPPED_NAME
@@ -305,7 +305,7 @@ class Bundle:
 
 
 def new_manifest(tokenizer: Tokenizer, config: dict, versions: dict) -> dict:
-    from .. import __version__
+    from ..._version import __version__
 
     return {
         "schema": SCHEMA,

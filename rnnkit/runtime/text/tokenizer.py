@@ -38,15 +38,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .errors import format_problem
+from ..errors import format_problem
+from .contract import APOSTROPHES, BREAK_OPENER, BREAK_WORD, FIRST_WORD_ID, OOV_ID, PAD_ID
 
 FORMAT = "rnnkit-tokenizer"
 FORMAT_VERSION = 1
-PAD_ID = 0
-OOV_ID = 1
-FIRST_WORD_ID = 2
-
-APOSTROPHES = "'\u2019"
 #: Below this many rows the reference is used, so small inputs never pay numba's import
 #: and compile (about a second); once the scan is built it serves every batch.
 COMPILED_MIN_ROWS = 512
@@ -56,14 +52,15 @@ _APOSTROPHES = re.compile(f"[{APOSTROPHES}]")
 # [^\W_] is exactly str.isalnum() for str patterns (Python re docs).
 _WORD = re.compile(r"[^\W_]+")
 # "<br" that is a whole token (not followed by a letter or digit): an HTML line break.
-_BR_TAG = re.compile(r"<br(?![^\W_])")
+_BREAK = BREAK_OPENER + BREAK_WORD
+_BR_TAG = re.compile(re.escape(_BREAK) + r"(?![^\W_])")
 
 
 def split_words(text: str) -> list[str]:
     """Split one review into tokens under the contract (rules 1-4)."""
     text = _APOSTROPHES.sub("", text.lower())
-    if "<br" in text:
-        text = _BR_TAG.sub("< ", text)
+    if _BREAK in text:
+        text = _BR_TAG.sub(BREAK_OPENER + " ", text)
     return _WORD.findall(text)
 
 
@@ -177,7 +174,7 @@ class Tokenizer:
 
         if any(len(w.encode("utf-8")) > MAX_WORD for w in self.words):
             return None
-        return CompiledScan(self.words, self.maxlen, FIRST_WORD_ID)
+        return CompiledScan(self.words, self.maxlen)
 
     # -- persistence -------------------------------------------------------------------
 

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import MissingExtraError
+from ..errors import MissingExtraError
 
 INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probability"
 BATCH_SIZE = 1024
+#: The runtime that runs each exported format, by its package name (as reports show it),
+#: and onnx's pure-Python reference evaluator, the second ONNX runtime checks use.
+RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}
+REFERENCE_RUNTIME = "onnx-reference"
 
 
 def predict_in_batches(

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ..errors import DataError, UsageError
 from .chunks import Chunk, as_text
 from .csvio import iter_chunks
-from .errors import DataError, UsageError
 from .streams import InputStream
 
 INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
@@ -96,16 +96,22 @@ def is_input_name(name: str) -> bool:
     return not name.startswith((".", "_")) and any(stem.endswith(e) for e in EXTENSIONS)
 
 
+def source_list(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """One source or several, as a list of strings (every engine takes either)."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    return [str(s) for s in sources]
+
+
 def expand_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
     """Paths, folders (their input files, recursively) and globs, as a list of files.
 
     Each folder and each glob contributes its files in sorted order; the sources keep the
     order they were given in. ``-`` is stdin.
     """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
+    sources = source_list(sources)
     files: list[str] = []
-    for source in map(str, sources):
+    for source in sources:
         if source == "-":
             files.append(source)
         elif Path(source).is_dir():
@@ -135,9 +141,8 @@ def expand_sources(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> 
 def names_several(sources, files: list[str]) -> bool:
     """Whether output rows need a ``source`` column: several files, or a folder or glob
     (whose file count the user does not choose)."""
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    return len(files) > 1 or any(Path(str(s)).is_dir() or glob.has_magic(str(s)) for s in sources)
+    sources = source_list(sources)
+    return len(files) > 1 or any(Path(s).is_dir() or glob.has_magic(s) for s in sources)
 
 
 #: ``chunks(text_columns, read)``: the file's chunks, with ``text_columns`` as text and

@@ -9,11 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..errors import UsageError
 from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
-from .errors import UsageError
-from .results import EMPTY, MISSING, NO_WORDS, STATUSES
-from .summary import RowStats
+from .statuses import EMPTY_CODE, MISSING_CODE, NO_WORDS_CODE, OK_CODE, RowStats
 from .verify import self_check
 
 
@@ -39,17 +38,17 @@ class SentimentModel:
         """Probabilities (NaN where unscorable), status codes (index into STATUSES) and
         per-row word statistics (words counted in full with ``count_all``)."""
         ids, counts = self.tokenizer.encode_with_counts(texts, count_all=count_all)
-        status = np.zeros(len(ids), dtype=np.int8)
+        status = np.full(len(ids), OK_CODE, dtype=np.int8)
         no_tokens = counts == 0
         if no_tokens.any():
             blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)
             blank = blank.to_numpy(zero_copy_only=False)
             nulls = texts.is_null().to_numpy(zero_copy_only=False)
-            status[no_tokens] = STATUSES.index(NO_WORDS)
-            status[no_tokens & (blank == True)] = STATUSES.index(EMPTY)  # noqa: E712
-            status[nulls] = STATUSES.index(MISSING)
+            status[no_tokens] = NO_WORDS_CODE
+            status[no_tokens & (blank == True)] = EMPTY_CODE  # noqa: E712
+            status[nulls] = MISSING_CODE
         probs = np.full(len(ids), np.nan, dtype=np.float32)
-        scorable = status == 0
+        scorable = status == OK_CODE
         if scorable.all():
             probs[:] = self.predict_ids(ids)
         elif scorable.any():

@@ -16,7 +16,7 @@ import sys
 import zlib
 from pathlib import Path
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
 #: Byte-order marks, longest first (UTF-32 LE starts with UTF-16 LE's mark).
 BOMS = (

@@ -1,0 +1,1 @@
+"""Input readers: sources, formats, bytes and blocks, all as Arrow batches."""

@@ -1,0 +1,1 @@
+"""The model bundle, its signature, inference backends and self-checks."""

@@ -1,0 +1,53 @@
+"""Keras's recorded outputs, ``reference-outputs.npz``: written by ``rnnkit export``, read
+back by ``verify`` and by every load's self-check. Its layout is defined here only:
+
+* ``keras``: Keras's outputs on the parity set's test rows, then on the edge rows;
+* ``edge_ids``: the edge rows' token ids; ``edge_names``: what each edge row tests.
+
+Only what Keras said is recorded, never a runtime's outputs. (Bundles exported before
+quantized files were judged by criteria also hold ``onnx_int8`` and the like: ignored.)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .bundle import REFERENCE_OUTPUTS_FILE, Bundle
+from .parity import ParityInputs
+
+KERAS, EDGE_IDS, EDGE_NAMES = "keras", "edge_ids", "edge_names"
+
+
+def write_recording(bundle: Bundle, inputs: ParityInputs) -> None:
+    """Record Keras's outputs in ``inputs`` (test rows, then edge rows) in the bundle,
+    atomically, and enter the file's hash in the manifest (written by the caller)."""
+    n = inputs.n_test
+    arrays = {
+        KERAS: inputs.reference.astype(np.float32),
+        EDGE_IDS: inputs.ids[n:],
+        EDGE_NAMES: np.array(inputs.row_names[n:], dtype="<U64"),
+    }
+    tmp = bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp"
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, bundle.file(REFERENCE_OUTPUTS_FILE))
+    bundle.record_file(REFERENCE_OUTPUTS_FILE)
+
+
+def recorded_inputs(bundle: Bundle, rows: int | None = None) -> ParityInputs:
+    """The parity inputs (the first ``rows`` test rows, default all, then the edge rows)
+    with Keras's recorded outputs as the reference."""
+    ids, labels = bundle.parity_set()
+    recording = bundle.reference_outputs()
+    n = len(ids) if rows is None else min(rows, len(ids))
+    edges = recording[EDGE_IDS]
+    keep = np.r_[np.arange(n), len(ids) + np.arange(len(edges))]
+    return ParityInputs(
+        np.concatenate([ids[:n], edges]).astype(np.int32),
+        labels[:n],
+        [f"test[{i}]" for i in range(n)] + [str(x) for x in recording[EDGE_NAMES]],
+        recording[KERAS].astype(np.float64)[keep],
+        "recorded keras",
+    )

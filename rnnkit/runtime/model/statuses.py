@@ -1,0 +1,37 @@
+"""Row statuses and per-row word statistics: what scoring a text can end in, defined once.
+
+A status is stored per row as its code, the index into ``STATUSES``; ``OK_CODE`` rows have a
+score, the others keep their place with none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..text.contract import OOV_ID
+
+OK = "ok"
+MISSING = "missing_text"  # null / absent field
+EMPTY = "empty_text"  # empty or whitespace only
+NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
+STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
+OK_CODE, MISSING_CODE, EMPTY_CODE, NO_WORDS_CODE = range(len(STATUSES))
+
+
+@dataclass
+class RowStats:
+    """Per row: words found (capped unless counted in full), and out-of-vocabulary words
+    and all words in the window the model reads."""
+
+    tokens: np.ndarray
+    oov: np.ndarray
+    window: np.ndarray
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray, counts: np.ndarray) -> RowStats:
+        # The window holds min(words, maxlen) ids: no need to count the padding.
+        return cls(
+            counts, np.count_nonzero(ids == OOV_ID, axis=1), np.minimum(counts, ids.shape[1])
+        )

@@ -1,0 +1,1 @@
+"""The scoring pipeline: results, summary and writers."""

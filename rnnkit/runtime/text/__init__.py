@@ -1,0 +1,1 @@
+"""Text to token ids: the tokenizer contract and its compiled scan."""
