@@ -159,7 +159,14 @@ def train(output, data, text_column, label_column, source, **hyper) -> None:
     show_default=True,
     help="Max |Δ| allowed between Keras and an fp32 export.",
 )
-def export(bundle, fmt, quantize, atol) -> None:
+@click.option(
+    "--measure-forms",
+    type=click.FloatRange(0),
+    default=0.0,
+    help="Also time each candidate ONNX graph form for this many seconds (information "
+    "only; recorded in the manifest).",
+)
+def export(bundle, fmt, quantize, atol, measure_forms) -> None:
     """Convert a trained bundle to ONNX and/or TFLite and prove parity with Keras.
 
     BUNDLE defaults to ./rnnkit-model (what `rnnkit train` writes). The export is gated:
@@ -176,8 +183,9 @@ def export(bundle, fmt, quantize, atol) -> None:
 
     formats = ("onnx", "tflite") if fmt == "all" else (fmt,)
     done, results = export_bundle(
-        bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo
-    )
+        bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo,
+        measure_seconds=measure_forms,
+    )  # fmt: skip
     click.echo(table(results))
     for f in formats:
         for variant, entry in done.manifest["formats"].get(f, {}).items():
@@ -285,9 +293,9 @@ def info(bundle, as_json) -> None:
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
-    default=0.5,
-    show_default=True,
-    help="Probability at or above which the label is 'positive'.",
+    default=None,
+    help="Binary models: the probability at or above which the label is the positive class "
+    "(default: the model's, 0.5).",
 )
 @_choice("--backend", choices=["onnx", "tflite"], default="onnx")
 @click.option(

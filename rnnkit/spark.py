@@ -31,6 +31,7 @@ from .runtime.io.inputs import expand_sources
 from .runtime.io.streams import BOMS
 from .runtime.model.bundle import Bundle
 from .runtime.model.classifier import SentimentModel
+from .runtime.model.signature import OutputSpec
 from .runtime.model.statuses import OK_CODE, STATUSES
 from .runtime.scoring.pipeline import check_options, open_bundle
 from .runtime.scoring.results import result_batch, result_schema
@@ -229,7 +230,7 @@ def score_dataframe(
     id_column: str | None = None,
     model: str | os.PathLike | None = None,
     backend: str = "onnx",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     keep_columns: bool = False,
     partitions: int | None = None,
     diagnostics: bool = False,
@@ -254,6 +255,7 @@ def score_dataframe(
     bundle.format_file(backend)
     df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
     bundle_name = bundle.path.name
+    output = bundle.signature.output
 
     df = df.withColumns({c: _spark_text(df, c) for c in {text_col, id_column} - {None}})
     if id_column is None and ROW_COL not in df.columns:
@@ -266,6 +268,7 @@ def score_dataframe(
         source=with_source,
         diagnostics=diagnostics,
         input_types={f.name: to_arrow_type(f.dataType) for f in df.schema.fields},
+        output=output,
     )
     schema = pa.schema(
         [f.with_type(pa.string()) if f.type == pa.large_string() else f for f in schema]
@@ -299,10 +302,12 @@ def score_dataframe(
                 source=restored.column(SOURCE_COL) if with_source else None,
                 diagnostics=stats if diagnostics else None,
                 maxlen=scorer.tokenizer.maxlen,
+                output=output,
             )
             if tally_columns:
-                extra = (status, probability_bin(np.nan_to_num(probs)), stats.tokens,
-                         stats.oov, stats.window)  # fmt: skip
+                chosen = np.nan_to_num(output.probability(probs))
+                extra = (status, probability_bin(chosen), stats.tokens, stats.oov,
+                         stats.window)  # fmt: skip
                 result = pa.RecordBatch.from_arrays(
                     [*result.columns, *(pa.array(x, pa.int64()) for x in extra)],
                     names=[*result.schema.names, *TALLY_COLUMNS],
@@ -417,7 +422,7 @@ def score_files(
             raise SparkJobError(f"Spark failed: {root_cause(exc)}") from exc
         raise
     result = ScoreSummary.from_tally(
-        _tally(groups, bundle.tokenizer().maxlen),
+        _tally(groups, bundle.tokenizer().maxlen, bundle.signature.output),
         bundle.manifest.get("metrics", {}).get("reference_stats"),
         seconds=time.perf_counter() - started,
         output=output,
@@ -438,9 +443,9 @@ def _per_file(groups) -> dict[str, dict[str, int]]:
     return file_counts(per_file)
 
 
-def _tally(groups, maxlen: int) -> Tally:
+def _tally(groups, maxlen: int, output: OutputSpec) -> Tally:
     """The summary's counts from Spark's groups of identical (status, bin, words, label)."""
-    tally = Tally(maxlen)
+    tally = Tally(maxlen, output)
     if not groups:
         return tally
     status = np.array([g[TALLY_COLUMNS[0]] for g in groups], dtype=np.int64)
@@ -451,7 +456,7 @@ def _tally(groups, maxlen: int) -> Tally:
 
     tally.add_rows(
         status,
-        np.array([g["label"] == "positive" for g in scored], dtype=np.int64),
+        np.array([output.classes.index(g["label"]) for g in scored], dtype=np.int64),
         pick(TALLY_COLUMNS[1]),
         pick(TALLY_COLUMNS[2]),
         pick("oov"),

@@ -47,7 +47,8 @@ def test_onnx_file_contract(simple_bundle):
     assert out.name == "probability"
     props = {p.key: p.value for p in model.metadata_props}
     manifest = json.loads((simple_bundle / "manifest.json").read_text())
-    assert props["tokenizer_sha256"] == manifest["tokenizer"]["fingerprint"]
+    tokenizer = manifest["signature"]["input"]["tokenizer"]
+    assert props["tokenizer_sha256"] == tokenizer["fingerprint"]
     assert props["rnnkit_version"]
 
 

@@ -69,10 +69,14 @@ def test_rows_in_equal_rows_out_in_order(tmp_path):
 
 
 def test_scores_equal_the_reference_tokenizer_path(tmp_path):
+    from rnnkit.runtime.text.tokenizer import COMPILED_MIN_ROWS
+
     model = rnnkit.load()
     texts = [t for _, t in AWKWARD if t and t.strip() and any(c.isalnum() for c in t)]
+    texts = (texts * COMPILED_MIN_ROWS)[:COMPILED_MIN_ROWS]  # enough rows for the compiled scan
     ids = model.tokenizer.encode(texts, compiled=False)
-    np.testing.assert_array_equal(model.predict(texts), model.backend.predict_ids(ids))
+    np.testing.assert_array_equal(model.predict(texts), model.backend.predict_ids(ids)[:, 0])
+    assert "_compiled_scan" in model.tokenizer.__dict__, "the compiled path was not exercised"
     probs, labels = model.predict(
         ["A wonderful, moving film", "", "Awful, boring mess"], labels=True
     )

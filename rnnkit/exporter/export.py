@@ -20,7 +20,7 @@ import onnx
 from .._version import __version__
 from ..runtime.errors import ParityError
 from ..runtime.model.backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
-from ..runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle
+from ..runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle, upgrade_manifest
 from ..runtime.model.parity import (
     DEFAULT_ATOL,
     QUANTIZED_CRITERIA,
@@ -54,8 +54,10 @@ def keras_parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
     edges = edge_sequences(cfg.vocab_size, cfg.maxlen)
     all_ids = np.concatenate([ids, np.stack(list(edges.values()))]).astype(np.int32)
     names = [f"test[{i}]" for i in range(len(ids))] + list(edges)
-    reference = keras_model.predict(all_ids, batch_size=1024, verbose=0).reshape(-1)
-    return ParityInputs(all_ids, labels, names, reference.astype(np.float64))
+    reference = keras_model.predict(all_ids, batch_size=1024, verbose=0)
+    return ParityInputs(
+        all_ids, labels, names, reference.reshape(len(all_ids), -1), output=bundle.signature.output
+    )
 
 
 def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> float:
@@ -68,7 +70,12 @@ def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> 
 
 
 def choose_onnx_form(
-    keras_model, cfg: TrainConfig, inputs: ParityInputs, atol: float, echo
+    keras_model,
+    cfg: TrainConfig,
+    inputs: ParityInputs,
+    atol: float,
+    echo,
+    measure_seconds: float = 0.0,
 ) -> tuple[onnx.ModelProto, list[dict]]:
     """Convert every candidate form; keep the first, in ``onnx_export.FORMS`` order, that
     agrees with Keras on onnxruntime and on the ONNX reference evaluator.
@@ -81,6 +88,7 @@ def choose_onnx_form(
         inputs.labels[: min(SCREEN_ROWS, inputs.n_test)],
         inputs.row_names[:SCREEN_ROWS],
         inputs.reference[:SCREEN_ROWS],
+        output=inputs.output,
     )
     bench_ids = np.resize(inputs.ids, (1024, cfg.maxlen))
     candidates, chosen = [], None
@@ -100,14 +108,18 @@ def choose_onnx_form(
             max_abs_onnxruntime=on_ort.max_abs,
             max_abs_reference=on_ref.max_abs,
             agrees=on_ort.passed and on_ref.passed,
-            reviews_per_s_1thread_b1024=round(_throughput(ort, bench_ids)),
             opset=onnx_export.opset_of(model),
             bytes=model.ByteSize(),
         )
+        speed = ""
+        if measure_seconds > 0:  # information only, and opt-in: it costs seconds per form
+            entry["reviews_per_s_1thread_b1024"] = round(
+                _throughput(ort, bench_ids, measure_seconds)
+            )
+            speed = f"  {entry['reviews_per_s_1thread_b1024']:>8,} reviews/s (1 thread, b1024)"
         echo(
             f"  onnx form {form:17s} ort |Δ| {on_ort.max_abs:.1e}  reference |Δ| "
-            f"{on_ref.max_abs:.1e}  {entry['reviews_per_s_1thread_b1024']:>8,} reviews/s "
-            "(1 thread, batch 1024; information only)"
+            f"{on_ref.max_abs:.1e}{speed}"
         )
         candidates.append(entry)
         if entry["agrees"] and chosen is None:
@@ -152,14 +164,15 @@ def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, pre
 
 
 def export_onnx(
-    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol, echo
-) -> list[ParityResult]:
-    model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, echo)
+    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol, echo,
+    measure_seconds: float = 0.0,
+) -> list[ParityResult]:  # fmt: skip
+    model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, echo, measure_seconds)
     onnx_export.stamp_metadata(
         model,
         {
             "rnnkit_version": __version__,
-            "tokenizer_sha256": staged.bundle.manifest["tokenizer"]["fingerprint"],
+            "tokenizer_sha256": staged.bundle.signature.input.tokenizer["fingerprint"],
             "cell": cfg.cell,
             "maxlen": cfg.maxlen,
         },
@@ -230,6 +243,7 @@ def commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) ->
         ] = r.to_dict()
     # Keras's outputs are recomputed live on every export: the recording is rewritten whole.
     write_recording(bundle, inputs)
+    bundle.manifest = upgrade_manifest(bundle.manifest)  # a v1 bundle is written back as v2
     bundle.manifest["exported"] = {"rnnkit_version": __version__, **library_versions()}
     bundle.write_manifest()
 
@@ -241,8 +255,10 @@ def export_bundle(
     quantize: tuple[str, ...] = (),
     atol: float = DEFAULT_ATOL,
     echo: Callable[[str], None] = print,
+    measure_seconds: float = 0.0,
 ) -> tuple[Bundle, list[ParityResult]]:
-    """Export ``formats`` (and quantized variants), gate on parity, update the manifest."""
+    """Export ``formats`` (and quantized variants), gate on parity, update the manifest.
+    ``measure_seconds``: also time each candidate ONNX form (information only)."""
     bundle = Bundle.open(path)
     cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
     keras_model = load_keras_model(bundle)
@@ -253,7 +269,9 @@ def export_bundle(
     try:
         results = []
         if "onnx" in formats:
-            results += export_onnx(staged, keras_model, cfg, inputs, quantize, atol, echo)
+            results += export_onnx(
+                staged, keras_model, cfg, inputs, quantize, atol, echo, measure_seconds
+            )
         if "tflite" in formats:
             results += export_tflite(staged, keras_model, cfg, inputs, quantize, atol)
         failed = [r for r in results if not r.passed]

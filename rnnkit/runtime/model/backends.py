@@ -1,4 +1,5 @@
-"""Inference backends: token ids ``(n, maxlen) int32`` in, probabilities ``(n,) float32`` out."""
+"""Inference backends: token ids ``[n, maxlen]`` int32 in, outputs ``[n, units]`` float32 out
+(``units``: 1 for a binary model's sigmoid, one per class for a softmax; see the signature)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingExtraError
+from .signature import INPUT_NAME, OUTPUT_NAME
 
-INPUT_NAME = "token_ids"
-OUTPUT_NAME = "probability"
 BATCH_SIZE = 1024
 #: The runtime that runs each exported format, by its package name (as reports show it),
 #: and onnx's pure-Python reference evaluator, the second ONNX runtime checks use.
@@ -23,15 +23,26 @@ REFERENCE_RUNTIME = "onnx-reference"
 def predict_in_batches(
     predict: Callable[[np.ndarray], np.ndarray], ids: np.ndarray, batch_size: int = BATCH_SIZE
 ) -> np.ndarray:
-    """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one flat array."""
+    """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one ``[n, units]``
+    array."""
     if len(ids) <= batch_size:
-        return np.asarray(predict(ids)).reshape(-1)
+        return as_rows(predict(ids), len(ids))
     return np.concatenate(
         [
-            np.asarray(predict(ids[i : i + batch_size])).reshape(-1)
+            as_rows(predict(ids[i : i + batch_size]), len(ids[i : i + batch_size]))
             for i in range(0, len(ids), batch_size)
         ]
     )
+
+
+def as_rows(outputs, n: int) -> np.ndarray:
+    """A model's outputs as one row per input, ``[n, units]``. Outputs that do not divide
+    into ``n`` rows (a broken graph) are returned as one column, for the parity gate to
+    refuse by their shape."""
+    arr = np.asarray(outputs)
+    if n == 0:
+        return np.zeros((0, 1), np.float32)
+    return arr.reshape(n, -1) if arr.size and arr.size % n == 0 else arr.reshape(-1, 1)
 
 
 class OnnxBackend:
@@ -68,9 +79,9 @@ class OnnxBackend:
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         if len(ids) == 0:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros((0, 1), dtype=np.float32)
         (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: ids})
-        return out.reshape(-1)
+        return out.reshape(len(ids), -1)
 
 
 class TfliteBackend:
@@ -108,7 +119,7 @@ class TfliteBackend:
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int32)
         if len(ids) == 0:
-            return np.zeros(0, dtype=np.float32)
+            return np.zeros((0, 1), dtype=np.float32)
         st = self._state()
         interpreter = st["interpreter"]
         if len(ids) != st["batch"]:
@@ -117,7 +128,7 @@ class TfliteBackend:
             st["batch"] = len(ids)
         interpreter.set_tensor(st["input"], ids)
         interpreter.invoke()
-        return interpreter.get_tensor(st["output"]).reshape(-1).copy()
+        return interpreter.get_tensor(st["output"]).reshape(len(ids), -1).copy()
 
 
 BACKENDS = {"onnx": OnnxBackend, "tflite": TfliteBackend}

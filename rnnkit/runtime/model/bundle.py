@@ -26,10 +26,16 @@ import numpy as np
 from ..errors import BundleError, format_problem
 from ..text.tokenizer import Tokenizer
 from .onnx_refs import MalformedOnnx, external_data_locations
+from .signature import InputSpec, OutputSpec, Signature, rnnkit_tokenizer_spec
 
 MANIFEST = "manifest.json"
+#: How each tokenizer spec kind is read from its file (other kinds: ``runtime/text``).
+TOKENIZER_LOADERS = {"rnnkit": Tokenizer.load}
 SCHEMA = "rnnkit-manifest"
-SCHEMA_VERSION = 1
+#: Version 2 carries the model signature; version 1 bundles still load (as binary models
+#: with rnnkit's tokenizer contract), and ``rnnkit export`` rewrites them as version 2.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 TOKENIZER_FILE = "rnnkit-tokenizer.json"
 HF_TOKENIZER_FILE = "tokenizer.json"
 #: Held-out test inputs written at train time: ``ids`` (int32, [n, maxlen]) and ``labels``.
@@ -108,6 +114,7 @@ class Bundle:
     #: name -> sha256 already checked against the manifest: a file is hashed once per load.
     _verified: dict[str, str] = field(default_factory=dict, repr=False)
     _external_checked: set[str] = field(default_factory=set, repr=False)
+    signature: Signature = field(default=None, repr=False)  # type: ignore[assignment]
     #: sha256 of manifest.json as read: the bundle's digest (it lists every file's hash).
     digest: str = ""
 
@@ -131,10 +138,15 @@ class Bundle:
             raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
         if not isinstance(manifest, dict):
             raise BundleError(f"{manifest_path}: not an {SCHEMA} file (not a JSON object)")
-        problem = format_problem(manifest, SCHEMA, SCHEMA_VERSION, key="schema")
+        version = manifest.get("schema_version")
+        problem = format_problem(
+            manifest, SCHEMA, version if version in READABLE_SCHEMA_VERSIONS else SCHEMA_VERSION,
+            key="schema",
+        )  # fmt: skip
         if problem:
             raise BundleError(f"{manifest_path}: {problem}")
         bundle.manifest, bundle.digest = manifest, hashlib.sha256(raw).hexdigest()
+        bundle.signature = Signature.from_manifest(manifest, str(manifest_path))
         bundle.check_names()
         if verify:
             bundle.verify_files()
@@ -172,10 +184,10 @@ class Bundle:
             entry = table(entry, f"files[{name!r}]")
             if not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("bytes"), int):
                 raise BundleError(f"{self.path / MANIFEST}: files[{name!r}] needs sha256 and bytes")
-        tokenizer = table(m.get("tokenizer", {}), "tokenizer")
+        tokenizer = self.signature.input.tokenizer
         for key in ("file", "hf_file"):
             if key in tokenizer:
-                self.member(tokenizer[key], f"tokenizer.{key}")
+                self.member(tokenizer[key], f"{self.tokenizer_entry}.{key}")
         for fmt, variants in table(m.get("formats", {}), "formats").items():
             for variant, entry in table(variants, f"formats.{fmt}").items():
                 entry = table(entry, f"formats.{fmt}.{variant}")
@@ -208,11 +220,20 @@ class Bundle:
                 )
             self._verified[name] = entry["sha256"]
 
+    @property
+    def tokenizer_entry(self) -> str:
+        """Where the manifest keeps the tokenizer spec (for messages)."""
+        return (
+            "tokenizer" if self.manifest.get("schema_version") == 1 else "signature.input.tokenizer"
+        )
+
     def tokenizer(self) -> Tokenizer:
-        spec = self.manifest["tokenizer"]
-        tok_path = self.member(spec["file"], "tokenizer.file")
+        """The tokenizer the signature names, checked against its fingerprint."""
+        spec = self.signature.input.tokenizer
+        tok_path = self.member(spec.get("file"), f"{self.tokenizer_entry}.file")
+        load = TOKENIZER_LOADERS[self.signature.input.kind]
         try:
-            tok = Tokenizer.load(tok_path)
+            tok = load(tok_path)
         except (OSError, ValueError, KeyError) as exc:
             raise BundleError(f"{tok_path}: unreadable tokenizer ({exc})") from exc
         if tok.fingerprint() != spec["fingerprint"]:
@@ -304,27 +325,31 @@ class Bundle:
         os.replace(tmp, self.path / MANIFEST)
 
 
-def new_manifest(tokenizer: Tokenizer, config: dict, versions: dict) -> dict:
+def upgrade_manifest(manifest: dict) -> dict:
+    """A v1 manifest rewritten as v2 (its signature made explicit); v2 is returned as is."""
+    if manifest.get("schema_version") != 1:
+        return manifest
+    signature = Signature.from_manifest(manifest)
+    upgraded = {k: v for k, v in manifest.items() if k not in ("tokenizer", "inputs", "outputs")}
+    upgraded["schema_version"] = SCHEMA_VERSION
+    upgraded["signature"] = signature.to_dict()
+    return upgraded
+
+
+def new_manifest(
+    tokenizer: Tokenizer, config: dict, versions: dict, output: OutputSpec | None = None
+) -> dict:
     from ..._version import __version__
 
+    spec = rnnkit_tokenizer_spec(tokenizer, TOKENIZER_FILE, HF_TOKENIZER_FILE)
+    signature = Signature(InputSpec(tokenizer.maxlen, spec), output or OutputSpec())
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "rnnkit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": {"cell": config["cell"], "config": config},
-        "tokenizer": {
-            "file": TOKENIZER_FILE,
-            "hf_file": HF_TOKENIZER_FILE,
-            "fingerprint": tokenizer.fingerprint(),
-            "vocab_size": tokenizer.vocab_size,
-            "maxlen": tokenizer.maxlen,
-            "words": len(tokenizer.words),
-            "padding": "pre",
-            "truncating": "pre",
-        },
-        "inputs": [{"name": "token_ids", "shape": ["batch", tokenizer.maxlen], "dtype": "int32"}],
-        "outputs": [{"name": "probability", "shape": ["batch", 1], "dtype": "float32"}],
+        "signature": signature.to_dict(),
         "files": {},
         "formats": {},
         "parity": {},

@@ -10,7 +10,8 @@ def model_card(bundle: Bundle) -> str:
     cfg = m["model"]["config"]
     metrics = m.get("metrics", {})
     data = metrics.get("data", {})
-    tok = m["tokenizer"]
+    sig = bundle.signature
+    tok, out = sig.input.tokenizer, sig.output
     lines = [
         f"rnnkit bundle  {bundle.path}",
         # Hashes prove a bundle consistent with itself, not who made it: compare this with
@@ -20,7 +21,8 @@ def model_card(bundle: Bundle) -> str:
         f"  created      {m.get('created')} by rnnkit {m.get('rnnkit_version')}",
         f"  model        Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> "
         f"{cfg['cell']} RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
-        f"Dropout({cfg['dropout']}) -> Dense(1, sigmoid)",
+        f"Dropout({cfg['dropout']}) -> Dense({out.units}, "
+        f"{'sigmoid' if out.units == 1 else 'softmax'})",
         f"  training     {cfg['epochs']} epochs, batch {cfg['batch_size']}, seed {cfg['seed']}; "
         f"best epoch {metrics.get('best_epoch')}",
         f"  data         {data.get('source')}: {data.get('train')} train / "
@@ -32,11 +34,19 @@ def model_card(bundle: Bundle) -> str:
             f"{metrics['test_loss']:.4f}, ROC AUC {metrics['test_roc_auc']:.4f}"
         )
     lines.append(
-        f"  tokenizer    {tok['words']} words (vocab_size {tok['vocab_size']}), maxlen "
-        f"{tok['maxlen']}, padding/truncating pre, sha256 {tok['fingerprint'][:12]}…"
+        f"  tokenizer    {tok.get('kind', 'rnnkit')}: {tok['words']} words (vocab_size "
+        f"{tok['vocab_size']}), maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, "
+        f"truncating {tok.get('truncating', 'pre')}, sha256 {tok['fingerprint'][:12]}…"
+    )
+    rule = out.rule()
+    decision = (
+        f"{out.classes[1]} at probability >= {rule['threshold']:g}, else {out.classes[0]}"
+        if rule["rule"] == "threshold"
+        else "the most probable class"
     )
     lines.append(
-        f"  input        token_ids [batch, {tok['maxlen']}] int32 -> probability [batch, 1]"
+        f"  signature    token_ids [batch, {sig.input.maxlen}] int32 -> probability "
+        f"[batch, {out.units}]: {out.kind}, classes {', '.join(out.classes)}; label: {decision}"
     )
     formats = m.get("formats", {})
     if not formats:

@@ -12,17 +12,20 @@ import pyarrow.compute as pc
 from ..errors import UsageError
 from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
+from .signature import BINARY
 from .statuses import EMPTY_CODE, MISSING_CODE, NO_WORDS_CODE, OK_CODE, RowStats
 from .verify import self_check
 
 
 class SentimentModel:
-    """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``."""
+    """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``
+    for a binary model; ``[n, classes]`` probabilities for a multi-class one."""
 
     def __init__(self, bundle: Bundle, backend: str = "onnx", threads: int = 1) -> None:
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         self.bundle = bundle
+        self.output = bundle.signature.output
         self.tokenizer = bundle.tokenizer()
         self.backend_name = backend
         self.backend = BACKENDS[backend](bundle.format_file(backend), threads=threads)
@@ -30,13 +33,14 @@ class SentimentModel:
         self_check(bundle, backend, self.backend.predict_ids)
 
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
+        """The model's outputs, ``[n, units]``."""
         return predict_in_batches(self.backend.predict_ids, ids)
 
     def score_arrow(
         self, texts: pa.Array, count_all: bool = False
     ) -> tuple[np.ndarray, np.ndarray, RowStats]:
-        """Probabilities (NaN where unscorable), status codes (index into STATUSES) and
-        per-row word statistics (words counted in full with ``count_all``)."""
+        """Outputs ``[n, units]`` (NaN rows where unscorable), status codes (index into
+        STATUSES) and per-row word statistics (words counted in full with ``count_all``)."""
         ids, counts = self.tokenizer.encode_with_counts(texts, count_all=count_all)
         status = np.full(len(ids), OK_CODE, dtype=np.int8)
         no_tokens = counts == 0
@@ -47,7 +51,7 @@ class SentimentModel:
             status[no_tokens] = NO_WORDS_CODE
             status[no_tokens & (blank == True)] = EMPTY_CODE  # noqa: E712
             status[nulls] = MISSING_CODE
-        probs = np.full(len(ids), np.nan, dtype=np.float32)
+        probs = np.full((len(ids), self.output.units), np.nan, dtype=np.float32)
         scorable = status == OK_CODE
         if scorable.all():
             probs[:] = self.predict_ids(ids)
@@ -56,14 +60,26 @@ class SentimentModel:
         return probs, status, RowStats.from_ids(ids, counts)
 
     def predict(
-        self, texts: Sequence[str | None], *, labels: bool = False, threshold: float = 0.5
+        self,
+        texts: Sequence[str | None],
+        *,
+        labels: bool = False,
+        threshold: float | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """P(positive) per text (NaN for a text with no words); with ``labels=True`` also
-        a boolean array, True = positive at ``threshold``."""
+        """Binary: P(positive) per text, ``(n,)``; multi-class: one probability per class,
+        ``(n, classes)``. A text with no words gets NaN. With ``labels=True`` also the
+        decision: binary, a boolean array (True = positive at ``threshold``, default the
+        signature's); multi-class, the class names (None where there is no score)."""
         probs, _, _ = self.score_arrow(pa.array(list(texts), type=pa.large_string()))
-        if labels:
-            return probs, probs >= threshold
-        return probs
+        out = probs[:, 0] if self.output.kind == BINARY else probs
+        if not labels:
+            return out
+        if self.output.kind == BINARY:
+            return out, out >= (self.output.threshold if threshold is None else threshold)
+        index = self.output.decide(probs)
+        names = np.array(self.output.classes, dtype=object)[np.maximum(index, 0)]
+        names[index < 0] = None
+        return out, names
 
     def __repr__(self) -> str:
         return f"SentimentModel({str(self.bundle.path)!r}, backend={self.backend_name!r})"

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..text.contract import FIRST_WORD_ID, OOV_ID, PAD_ID
 from .backends import predict_in_batches
+from .signature import OutputSpec
 
 #: The fp32 parity tolerance, max |Δ| against Keras; defined here and nowhere else.
 DEFAULT_ATOL = 1e-5
@@ -82,20 +83,22 @@ def edge_sequences(vocab_size: int, maxlen: int, seed: int = 0) -> dict[str, np.
 @dataclass
 class ParityInputs:
     ids: np.ndarray  # test rows first, then edge rows
-    labels: np.ndarray  # labels of the test rows
+    labels: np.ndarray  # class index of each test row
     row_names: list[str]  # "test[17]" or the edge sequence's name
-    reference: np.ndarray  # Keras probabilities for every row (or a variant's recording)
+    reference: np.ndarray  # Keras's outputs for every row, [rows, units]
     reference_name: str = "keras"  # what ``reference`` is: "keras", "recorded keras", ...
+    output: OutputSpec = field(default_factory=OutputSpec)  # how outputs become classes
 
-    def with_reference(self, reference: np.ndarray, name: str) -> ParityInputs:
-        return ParityInputs(self.ids, self.labels, self.row_names, reference, name)
+    def __post_init__(self) -> None:
+        self.reference = np.asarray(self.reference, dtype=np.float64).reshape(len(self.ids), -1)
 
     @property
     def n_test(self) -> int:
         return len(self.labels)
 
     def keras_accuracy(self) -> float:
-        return float(((self.reference[: self.n_test] >= 0.5) == self.labels).mean())
+        decided = self.output.decide(self.reference[: self.n_test])
+        return float((decided == self.labels).mean())
 
 
 @dataclass
@@ -152,7 +155,7 @@ def compare(
     """Run ``predict`` over all rows (in batches, plus a batch of one) and gate the result."""
     got = predict_in_batches(predict, inputs.ids)
     # A batch of one goes through its own shape path (dynamic batch axis, resized tensors).
-    single = np.asarray(predict(inputs.ids[:1])).reshape(-1)
+    single = np.asarray(predict(inputs.ids[:1]))
     return compare_outputs(
         inputs, got, single, format=format, variant=variant, runtime=runtime, atol=atol,
         criteria=criteria,
@@ -171,16 +174,24 @@ def compare_outputs(
     criteria: QuantizedCriteria | None = None,
 ) -> ParityResult:
     """Gate outputs already computed (``single``: the first row run as a batch of one),
-    at ``atol`` (fp32) or by ``criteria`` (quantized): exactly one of the two."""
+    at ``atol`` (fp32) or by ``criteria`` (quantized): exactly one of the two. Every output
+    of a row is compared (|Δ| of a row: its largest); classes follow the signature's rule."""
     if (atol is None) == (criteria is None):
         raise ValueError("give exactly one of atol (fp32) and criteria (quantized)")
-    reference = np.asarray(inputs.reference, dtype=np.float64)
-    diff = np.abs(got.astype(np.float64) - reference)
-    single_diff = 0.0 if single is None else float(abs(single[0] - reference[0]))
-    agree = (got >= 0.5) == (reference >= 0.5)
+    reference = inputs.reference
+    got = np.asarray(got, dtype=np.float64)
+    if got.size != reference.size:  # a runtime that returns the wrong shape fails outright
+        got = np.full(reference.shape, np.inf)
+    got = got.reshape(reference.shape)
+    diff = np.abs(got - reference).max(axis=1) if len(got) else np.zeros(0)
+    single_diff = 0.0
+    if single is not None:
+        single_diff = float(np.abs(np.asarray(single, np.float64).reshape(-1) - reference[0]).max())
+    decided = inputs.output.decide(got)
+    agree = decided == inputs.output.decide(reference)
     n = inputs.n_test
     agreement = float(agree[:n].mean()) if n else 1.0
-    accuracy = float(((got[:n] >= 0.5) == inputs.labels).mean()) if n else float("nan")
+    accuracy = float((decided[:n] == inputs.labels).mean()) if n else float("nan")
     keras_acc = inputs.keras_accuracy() if n else float("nan")
     max_abs = max(float(diff.max()), single_diff)
     if criteria is None:

@@ -1,7 +1,8 @@
 """Keras's recorded outputs, ``reference-outputs.npz``: written by ``rnnkit export``, read
 back by ``verify`` and by every load's self-check. Its layout is defined here only:
 
-* ``keras``: Keras's outputs on the parity set's test rows, then on the edge rows;
+* ``keras``: Keras's outputs on the parity set's test rows, then on the edge rows
+  (``[rows]`` for a binary model, ``[rows, classes]`` for a multi-class one);
 * ``edge_ids``: the edge rows' token ids; ``edge_names``: what each edge row tests.
 
 Only what Keras said is recorded, never a runtime's outputs. (Bundles exported before
@@ -20,12 +21,17 @@ from .parity import ParityInputs
 KERAS, EDGE_IDS, EDGE_NAMES = "keras", "edge_ids", "edge_names"
 
 
+def _stored(outputs: np.ndarray) -> np.ndarray:
+    # A binary model's one output column is stored flat, as rnnkit always has.
+    return outputs[:, 0] if outputs.ndim == 2 and outputs.shape[1] == 1 else outputs
+
+
 def write_recording(bundle: Bundle, inputs: ParityInputs) -> None:
     """Record Keras's outputs in ``inputs`` (test rows, then edge rows) in the bundle,
     atomically, and enter the file's hash in the manifest (written by the caller)."""
     n = inputs.n_test
     arrays = {
-        KERAS: inputs.reference.astype(np.float32),
+        KERAS: _stored(inputs.reference.astype(np.float32)),
         EDGE_IDS: inputs.ids[n:],
         EDGE_NAMES: np.array(inputs.row_names[n:], dtype="<U64"),
     }
@@ -48,6 +54,7 @@ def recorded_inputs(bundle: Bundle, rows: int | None = None) -> ParityInputs:
         np.concatenate([ids[:n], edges]).astype(np.int32),
         labels[:n],
         [f"test[{i}]" for i in range(n)] + [str(x) for x in recording[EDGE_NAMES]],
-        recording[KERAS].astype(np.float64)[keep],
+        recording[KERAS].astype(np.float64).reshape(len(ids) + len(edges), -1)[keep],
         "recorded keras",
+        bundle.signature.output,
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BundleError
-from .backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
+from .backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend, as_rows
 from .bundle import Bundle
 from .parity import (
     DEFAULT_ATOL,
@@ -32,6 +32,7 @@ from .parity import (
     compare,
 )
 from .recording import recorded_inputs
+from .signature import INPUT_NAME
 
 SELF_CHECK_ROWS = 32
 
@@ -65,7 +66,7 @@ def onnx_reference_predict(path) -> Callable[[np.ndarray], np.ndarray]:
 
     model = path if isinstance(path, onnx.ModelProto) else onnx.load(path)
     evaluator = ReferenceEvaluator(model)
-    return lambda ids: evaluator.run(None, {"token_ids": ids})[0].reshape(-1)
+    return lambda ids: as_rows(evaluator.run(None, {INPUT_NAME: ids})[0], len(ids))
 
 
 def quantized_criteria(bundle: Bundle, fmt: str, variant: str) -> QuantizedCriteria:

@@ -35,8 +35,8 @@ from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, output_format
 
 
-def check_options(threshold: float) -> None:
-    if not 0.0 <= threshold <= 1.0:
+def check_options(threshold: float | None) -> None:
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise UsageError(f"--threshold must be within [0, 1], got {threshold}")
 
 
@@ -121,7 +121,7 @@ def score_files(
     id_column: str | None = None,
     keep_columns: bool = False,
     format: str | None = None,
-    threshold: float = 0.5,
+    threshold: float | None = None,
     backend: str = "onnx",
     encoding: str | None = None,
     input_format: str | None = None,
@@ -160,7 +160,7 @@ def score_files(
         delimiter=delimiter,
     )
     scorer = SentimentModel(bundle, backend=backend)
-    tally = Tally(scorer.tokenizer.maxlen)
+    tally = Tally(scorer.tokenizer.maxlen, scorer.output)
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
@@ -179,6 +179,7 @@ def score_files(
                 source=plan.files[k] if plan.with_source else None,
                 diagnostics=stats if diagnostics else None,
                 maxlen=scorer.tokenizer.maxlen,
+                output=scorer.output,
             )
             sink.write(result)
             tally.add(probs, status, stats, threshold)
@@ -192,6 +193,7 @@ def score_files(
                 source=plan.with_source,
                 diagnostics=diagnostics,
                 input_types=plan.kept_types,
+                output=scorer.output,
             )  # fmt: skip
         )
     result = ScoreSummary.from_tally(

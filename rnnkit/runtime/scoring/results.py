@@ -1,6 +1,12 @@
-"""The output schema, defined once for every engine: ``source`` (when several files are
-scored), ``id``, ``probability``, ``label``, ``status``, then (``keep_columns``) the input
-columns, renamed ``input_<name>`` where they would clash with a result column."""
+"""The output schema, defined once for every engine, from the model's signature:
+``source`` (when several files are scored), ``id``, ``probability``, ``label``, ``status``;
+for a multi-class model one ``p_<class>`` column per class; then (``--diagnostics``)
+``tokens``, ``oov``, ``truncated``; then (``keep_columns``) the input columns, renamed
+``input_<name>`` where they would clash with a result column.
+
+``label`` is the decided class (binary: ``classes[1]`` at or above the threshold, else
+``classes[0]``; multi-class: the most probable), ``probability`` is P(``classes[1]``) for a
+binary model and the decided class's probability for a multi-class one."""
 
 from __future__ import annotations
 
@@ -9,9 +15,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..io.coltext import as_output_text
+from ..model.signature import BINARY, OutputSpec
 from ..model.statuses import STATUSES, RowStats
 
-# Row statuses, in this order: ``status`` codes index into it.
 RESULT_COLUMNS = ("source", "id", "probability", "label", "status")
 #: With ``--diagnostics``: words found, out-of-vocabulary share of the words the model
 #: reads (null without words), and whether words were cut (only the last maxlen are read).
@@ -20,9 +26,15 @@ _DIAGNOSTIC_TYPES = (pa.int64(), pa.float32(), pa.bool_())
 _STATUS_NAMES = pa.array(STATUSES, type=pa.string())
 
 
-def kept_name(column: str) -> str:
+def class_columns(output: OutputSpec) -> list[str]:
+    """The per-class probability columns: none for a binary model."""
+    return [] if output.kind == BINARY else [f"p_{c}" for c in output.classes]
+
+
+def kept_name(column: str, output: OutputSpec | None = None) -> str:
     """The output name of a kept input column."""
-    return f"input_{column}" if column in RESULT_COLUMNS + DIAGNOSTIC_COLUMNS else column
+    taken = RESULT_COLUMNS + DIAGNOSTIC_COLUMNS + tuple(class_columns(output or OutputSpec()))
+    return f"input_{column}" if column in taken else column
 
 
 def result_schema(
@@ -32,6 +44,7 @@ def result_schema(
     source: bool = False,
     diagnostics: bool = False,
     input_types: dict[str, pa.DataType] | None = None,
+    output: OutputSpec | None = None,
 ) -> pa.Schema:
     """Result columns, then the kept input columns (``None``: none kept), of their
     ``input_types`` (text where none is given)."""
@@ -43,12 +56,15 @@ def result_schema(
         pa.field("label", pa.string()),
         pa.field("status", pa.string()),
     ]
+    output = output or OutputSpec()
+    fields += [pa.field(name, pa.float32()) for name in class_columns(output)]
     if diagnostics:
         fields += [
             pa.field(n, t) for n, t in zip(DIAGNOSTIC_COLUMNS, _DIAGNOSTIC_TYPES, strict=True)
         ]
     fields += [
-        pa.field(kept_name(c), input_types.get(c, pa.large_string())) for c in input_columns or []
+        pa.field(kept_name(c, output), input_types.get(c, pa.large_string()))
+        for c in input_columns or []
     ]
     return pa.schema(fields)
 
@@ -58,18 +74,35 @@ def result_batch(
     probs: np.ndarray,
     status: np.ndarray,
     *,
-    threshold: float,
+    threshold: float | None = None,
     kept: pa.RecordBatch | None = None,
     source: str | pa.Array | None = None,
     diagnostics: RowStats | None = None,
     maxlen: int = 0,
+    output: OutputSpec | None = None,
 ) -> pa.RecordBatch:
-    """One output batch: NaN probabilities become nulls, and so do their labels."""
-    probability = pa.array(probs, mask=np.isnan(probs), type=pa.float32())
-    # Arrow kernels, not object arrays: a null probability gives a null label.
-    label = pc.if_else(pc.greater_equal(probability, threshold), "positive", "negative")
+    """One output batch from the model's outputs ``probs`` (``[n, units]``; NaN rows where
+    unscored): missing scores become nulls, and so do their labels. ``threshold``: the
+    binary decision threshold (default: the signature's)."""
+    output = output or OutputSpec()
+    probs = np.asarray(probs).reshape(len(status), output.units)
+    chosen = output.probability(probs)
+    probability = pa.array(chosen, mask=np.isnan(chosen), type=pa.float32())
+    if output.kind == BINARY:
+        cut = output.threshold if threshold is None else threshold
+        # Arrow kernels, not object arrays: a null probability gives a null label.
+        label = pc.if_else(pc.greater_equal(probability, cut), *output.classes[::-1])
+    else:
+        index = output.decide(probs)
+        label = pa.array(output.classes, pa.string()).take(
+            pa.array(index, mask=index < 0, type=pa.int64())
+        )
     arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
     names = list(RESULT_COLUMNS[1:])
+    for k, name in enumerate(class_columns(output)):
+        column = probs[:, k]
+        arrays.append(pa.array(column, mask=np.isnan(column), type=pa.float32()))
+        names.append(name)
     if source is not None:
         if isinstance(source, str):
             source = pa.repeat(pa.scalar(source, pa.large_string()), len(ids))
@@ -88,7 +121,7 @@ def result_batch(
         names += list(DIAGNOSTIC_COLUMNS)
     if kept is not None:
         arrays += kept.columns
-        names += [kept_name(c) for c in kept.schema.names]
+        names += [kept_name(c, output) for c in kept.schema.names]
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..model.signature import OutputSpec
 from ..model.statuses import OK, OK_CODE, STATUSES, RowStats
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -34,8 +35,9 @@ class Tally:
     """Counts that add up across batches, files and Spark partitions."""
 
     maxlen: int
+    output: OutputSpec = field(default_factory=OutputSpec)
     statuses: np.ndarray = field(init=False)
-    labels: np.ndarray = field(init=False)  # negative, positive
+    labels: np.ndarray = field(init=False)  # per class, in the signature's order
     probability_hist: np.ndarray = field(init=False)
     token_hist: np.ndarray = field(init=False)  # scored rows' word counts, capped
     oov_tokens: int = 0
@@ -43,25 +45,29 @@ class Tally:
 
     def __post_init__(self) -> None:
         self.statuses = np.zeros(len(STATUSES), np.int64)
-        self.labels = np.zeros(2, np.int64)
+        self.labels = np.zeros(len(self.output.classes), np.int64)
         self.probability_hist = np.zeros(HIST_BINS, np.int64)
         self.token_hist = np.zeros(self.maxlen + 2, np.int64)
 
-    def add(self, probs: np.ndarray, status: np.ndarray, stats: RowStats, threshold: float) -> None:
-        """One batch of scored rows."""
+    def add(
+        self, probs: np.ndarray, status: np.ndarray, stats: RowStats, threshold: float | None
+    ) -> None:
+        """One batch of rows: the model's outputs ``[n, units]`` and their statuses."""
         ok = status == OK_CODE
+        probs = np.asarray(probs).reshape(len(status), self.output.units)[ok]
         self.add_rows(
             status,
-            (probs[ok] >= threshold).astype(np.int64),
-            probability_bin(probs[ok]),
+            self.output.decide(probs, threshold),
+            probability_bin(self.output.probability(probs)),
             stats.tokens[ok],
             stats.oov[ok],
             stats.window[ok],
         )
 
-    def add_rows(self, status, positive, prob_bin, tokens, oov, window, weight=None) -> None:
+    def add_rows(self, status, label, prob_bin, tokens, oov, window, weight=None) -> None:
         """Rows, or groups of identical rows with ``weight`` rows each. All but ``status``
-        are for scored rows only; ``oov`` and ``window`` are totals (per row or group)."""
+        are for scored rows only (``label``: class index); ``oov`` and ``window`` are totals
+        (per row or group)."""
         ok_weight = None if weight is None else weight[status == OK_CODE]
 
         def count(values, size):
@@ -70,7 +76,7 @@ class Tally:
         self.statuses += np.bincount(status, weights=weight, minlength=len(STATUSES)).astype(
             np.int64
         )
-        self.labels += count(positive, 2)
+        self.labels += count(label, len(self.labels))
         self.probability_hist += count(prob_bin, HIST_BINS)
         self.token_hist += count(np.minimum(tokens, self.maxlen + 1), self.maxlen + 2)
         self.oov_tokens += int(np.sum(oov))
@@ -164,14 +170,14 @@ class ScoreSummary:
         counts = tally.statuses
         return cls(
             rows=int(counts.sum()),
-            scored=int(counts[0]),
-            not_scored=int(counts[1:].sum()),
+            scored=int(counts[OK_CODE]),
+            not_scored=int(counts.sum() - counts[OK_CODE]),
             seconds=seconds,
             output=output,
             bundle=bundle,
             statuses={s: int(c) for s, c in zip(STATUSES, counts, strict=True)},
             engine=engine,
-            labels={"negative": int(tally.labels[0]), "positive": int(tally.labels[1])},
+            labels={c: int(n) for c, n in zip(tally.output.classes, tally.labels, strict=True)},
             probability_histogram=[int(x) for x in tally.probability_hist],
             drift={
                 "input": current,
