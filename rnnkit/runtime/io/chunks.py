@@ -3,8 +3,8 @@ whose errors name their row once the rows before them have been counted."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -20,6 +20,29 @@ class Chunk:
     load: Callable[[], pa.RecordBatch]
 
 
+#: ``chunks(text_columns, read)``: the file's chunks, with ``text_columns`` as text and
+#: only the columns in ``read`` (``None``: all) read; the text formats ignore both.
+ReadChunks = Callable[[Sequence[str], "Sequence[str] | None"], Iterator[Chunk]]
+
+
+@dataclass
+class InputFile:
+    """One opened input: its display name, its columns and their types, and its chunks."""
+
+    name: str
+    columns: list[str]
+    chunks: ReadChunks
+    close: Callable[[], None]
+    types: dict[str, pa.DataType] = field(default_factory=dict)  # absent: large_string
+
+    def type_of(self, column: str) -> pa.DataType:
+        return self.types.get(column, pa.large_string())
+
+
+def all_text(chunks: Iterator[Chunk]) -> ReadChunks:
+    return lambda text_columns, read: chunks
+
+
 class BlockError(Exception):
     """A problem in a block whose first row number is only known when it is emitted (the
     blocks before it are counted then): ``describe(row)`` writes the message."""
@@ -27,7 +50,6 @@ class BlockError(Exception):
     def __init__(self, describe: Callable[[int], str], rel_row: int = 0) -> None:
         super().__init__(describe(rel_row))
         self.describe, self.rel_row = describe, rel_row
-        self.tag = None  # set by the scoring loop: which input the block came from
 
     def to_data_error(self, rows_before: int) -> DataError:
         return DataError(self.describe(rows_before + self.rel_row))

@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from ..errors import DataError, UsageError
-from .chunks import BlockError, Chunk, as_text
+from .chunks import BlockError, Chunk, InputFile, all_text, as_text
 from .csvscan import last_break_outside, pad_short_rows, quoted_spans, scan_block
 from .streams import InputStream, encoding_hint
 
@@ -198,8 +198,8 @@ class CsvRecords:
 
 def iter_chunks(
     source: str | os.PathLike, encoding: str | None = None, delimiter: str | None = ","
-) -> tuple[list[str], str, Iterator[Chunk], Callable[[], None]]:
-    """``(columns, display name, chunks, close)``: every column as text, nothing inferred.
+) -> InputFile:
+    """The opened CSV: its columns (every column as text, nothing inferred) and chunks.
 
     The calling thread only cuts the input into blocks of complete records; a block is
     checked and parsed (Arrow) when its chunk is loaded, in the scoring threads.
@@ -225,7 +225,7 @@ def iter_chunks(
         finally:
             stream.close()
 
-    return records.header, records.name, chunks(), stream.close
+    return InputFile(records.name, records.header, all_text(chunks()), stream.close)
 
 
 def load_block(

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import functools
 import glob
-import json
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
 
 from ..errors import DataError, UsageError
-from .chunks import Chunk, as_text
+from .chunks import Chunk, InputFile, as_text
 from .csvio import iter_chunks
-from .streams import InputStream
+from .jsonio import open_json
 
 INPUT_FORMATS = ("csv", "tsv", "parquet", "jsonl")
 TEXT_CANDIDATES = ("review", "text", "content", "body", "comment", "review_text", "sentence")
@@ -37,10 +35,6 @@ EXTENSIONS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
 }
-JSONL_BLOCK_ROWS = 1024
-#: A ``.json`` file holding one array is parsed whole (the json module cannot stream it);
-#: past this size the error says to convert it to JSON Lines, which streams.
-JSON_ARRAY_MAX_BYTES = 512 << 20
 PARQUET_BATCH_ROWS = 4096
 
 
@@ -145,29 +139,6 @@ def names_several(sources, files: list[str]) -> bool:
     return len(files) > 1 or any(Path(s).is_dir() or glob.has_magic(s) for s in sources)
 
 
-#: ``chunks(text_columns, read)``: the file's chunks, with ``text_columns`` as text and
-#: only the columns in ``read`` (``None``: all) read; the text formats ignore both.
-ReadChunks = Callable[[Sequence[str], "Sequence[str] | None"], Iterator[Chunk]]
-
-
-@dataclass
-class InputFile:
-    """One opened input: its display name, its columns and their types, and its chunks."""
-
-    name: str
-    columns: list[str]
-    chunks: ReadChunks
-    close: Callable[[], None]
-    types: dict[str, pa.DataType] = field(default_factory=dict)  # absent: large_string
-
-    def type_of(self, column: str) -> pa.DataType:
-        return self.types.get(column, pa.large_string())
-
-
-def _all_text(chunks: Iterator[Chunk]) -> ReadChunks:
-    return lambda text_columns, read: chunks
-
-
 def open_input(
     source: str, fmt: str, *, encoding: str | None = None, delimiter: str | None = None
 ) -> InputFile:
@@ -175,13 +146,12 @@ def open_input(
     TSV, and detected from the header for CSV (see ``csvio.detect_delimiter``)."""
     if fmt in ("csv", "tsv"):
         sep = delimiter or ("\t" if fmt == "tsv" else None)
-        columns, name, chunks, close = iter_chunks(source, encoding, sep)
-        return InputFile(name, columns, _all_text(chunks), close)
+        return iter_chunks(source, encoding, sep)
     if source == "-" and fmt == "parquet":
         raise UsageError("Parquet cannot be read from stdin; give a path")
     if fmt == "parquet":
         return _open_parquet(source)
-    return _open_jsonl(source, encoding)
+    return open_json(source, encoding)
 
 
 def _open_parquet(source: str) -> InputFile:
@@ -213,106 +183,3 @@ def _open_parquet(source: str) -> InputFile:
 
     types = {f.name: f.type for f in schema}
     return InputFile(source, columns, chunks, file.close, types)
-
-
-def loaded(batch: pa.RecordBatch) -> Chunk:
-    """A chunk whose rows are already read."""
-    return Chunk(lambda: batch)
-
-
-def _json_text(value) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _open_jsonl(source: str, encoding: str | None) -> InputFile:
-    """JSON Lines (one object per line, streamed; blank lines are not rows) or, when the
-    first character that is not a space is ``[``, one JSON array of objects. Columns are
-    the keys in order of first appearance in the first block; a later new key is an error."""
-    stream = InputStream(source, encoding)
-    lines = _array_elements(stream) if stream.first_nonspace() == b"[" else _lines(stream)
-    first: list[tuple[str, int, dict]] = []
-    for line_no, row, obj in lines:
-        first.append((line_no, row, obj))
-        if len(first) >= JSONL_BLOCK_ROWS:
-            break
-    columns = list(dict.fromkeys(k for _, _, obj in first for k in obj))
-
-    def chunks() -> Iterator[Chunk]:
-        try:
-            block = first
-            while block:
-                for where, row, obj in block:
-                    extra = [k for k in obj if k not in columns]
-                    if extra:
-                        raise DataError(
-                            f"{stream.name}: row {row} (0-based), {where}: key "
-                            f"{extra[0]!r} is not in the columns found so far ({columns})"
-                        )
-                data = {c: [_json_text(o.get(c)) for _, _, o in block] for c in columns}
-                schema = pa.schema([(c, pa.large_string()) for c in columns])
-                yield loaded(pa.RecordBatch.from_pydict(data, schema=schema))
-                block = [x for _, x in zip(range(JSONL_BLOCK_ROWS), lines)]
-        finally:
-            stream.close()
-
-    if not columns:
-        stream.close()
-        raise DataError(f"{stream.name}: no JSON objects with keys in the first rows")
-    return InputFile(stream.name, columns, _all_text(chunks()), stream.close)
-
-
-def _array_elements(stream) -> Iterator[tuple[str, int, dict]]:
-    """``("element N", row number, object)`` per element of a JSON array of objects."""
-    data = stream.read(JSON_ARRAY_MAX_BYTES + 1)
-    while len(data) <= JSON_ARRAY_MAX_BYTES and (more := stream.read(1 << 24)):
-        data += more
-    if len(data) > JSON_ARRAY_MAX_BYTES:
-        raise DataError(
-            f"{stream.name}: a JSON array larger than {JSON_ARRAY_MAX_BYTES >> 20} MiB; rnnkit "
-            "reads a JSON array whole, so convert it to JSON Lines (one object per line), "
-            "which is streamed: jq -c '.[]' in.json > in.jsonl"
-        )
-    try:
-        items = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{stream.name}: not valid JSON ({exc})") from None
-    if not isinstance(items, list):
-        raise DataError(f"{stream.name}: expected a JSON array of objects")
-    for row, obj in enumerate(items):
-        if not isinstance(obj, dict):
-            raise DataError(
-                f"{stream.name}: row {row} (0-based), element {row}: expected a JSON object, "
-                f"got {type(obj).__name__}"
-            )
-        yield f"element {row}", row, obj
-
-
-def _lines(stream) -> Iterator[tuple[str, int, dict]]:
-    """``("line N", row number, object)`` per non-blank line."""
-    rest, line_no, row = b"", 0, 0
-    while True:
-        chunk = stream.read(1 << 20)
-        data = rest + chunk
-        parts = data.split(b"\n")
-        rest = parts.pop() if chunk else b""
-        for raw in parts:
-            line_no += 1
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise DataError(
-                    f"{stream.name}: row {row} (0-based), line {line_no}: not valid JSON ({exc})"
-                ) from None
-            if not isinstance(obj, dict):
-                raise DataError(
-                    f"{stream.name}: row {row} (0-based), line {line_no}: expected a JSON "
-                    f"object per line, got {type(obj).__name__}"
-                )
-            yield f"line {line_no}", row, obj
-            row += 1
-        if not chunk:
-            return

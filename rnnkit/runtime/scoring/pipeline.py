@@ -29,7 +29,7 @@ from ..io.coltext import is_text
 from ..io.inputs import InputFile, expand_sources, pick_columns
 from ..model.bundle import Bundle
 from ..model.classifier import SentimentModel
-from ..model.statuses import STATUSES, RowStats
+from ..model.statuses import STATUSES
 from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, output_format
@@ -50,28 +50,41 @@ def open_bundle(model, backend: str, on_bundle: Callable[[Bundle], None] | None)
 
 
 @dataclass
-class Plan:
-    """The files to score, opened lazily, and the output's shape."""
+class PlannedFile:
+    """One input, as found when its header was read: the plan keeps the first file (and
+    stdin, which can only be read once) open, and reopens the others in their turn."""
 
-    files: list[str]
-    formats: list[str]
-    columns: list[list[str]]  # each file's columns
-    text_columns: list[str]
+    path: str
+    format: str
+    columns: list[str]
+    text_column: str
+    opened: InputFile | None = None
+
+
+@dataclass
+class Plan:
+    """The files to score, in order, and the output's shape."""
+
+    files: list[PlannedFile]
+    id_column: str | None
     with_source: bool
     kept: list[str] | None  # the union of input columns, when they are kept
     #: A kept column's output type: its own where every file agrees, else text.
     kept_types: dict[str, pa.DataType]
-    id_column: str | None
 
-    def read_columns(self, k: int) -> list[str] | None:
-        """The columns to read from file ``k`` (``None``: all of them)."""
-        if self.kept is not None:
-            return None
-        return [c for c in (self.text_columns[k], self.id_column) if c is not None]
+    def text_columns(self, f: PlannedFile) -> list[str]:
+        """The columns of ``f`` read as text: its text and id columns."""
+        return [c for c in (f.text_column, self.id_column) if c is not None]
 
-    def as_text(self, k: int) -> list[str]:
-        """The columns of file ``k`` that are read as text: its text and id columns."""
-        return [c for c in (self.text_columns[k], self.id_column) if c is not None]
+    def read_columns(self, f: PlannedFile) -> list[str] | None:
+        """The columns to read from ``f`` (``None``: all of them)."""
+        return None if self.kept is not None else self.text_columns(f)
+
+    def close(self) -> None:
+        for f in self.files:
+            if f.opened is not None:
+                f.opened.close()
+                f.opened = None
 
 
 def plan_inputs(
@@ -83,33 +96,35 @@ def plan_inputs(
     input_format: str | None,
     encoding: str | None,
     delimiter: str | None,
-) -> tuple[Plan, dict[int, InputFile]]:
+) -> Plan:
     """Expand the sources and read every file's columns before anything is written, so a
-    missing column in the tenth file fails at once. Returns the files left open (the
-    first, and stdin, which can only be read once), by index."""
-    files = expand_sources(sources)
-    formats = [inputs.input_format(f, input_format) for f in files]
-    columns, text_columns, held = [], [], {}
+    missing column in the tenth file fails at once."""
+    planned: list[PlannedFile] = []
     types: dict[str, set] = {}  # each input column's types, as read, over all files
-    for k, (path, fmt) in enumerate(zip(files, formats, strict=True)):
-        opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
-        if k == 0 or path == "-":
-            held[k] = opened  # read on from here: stdin cannot be opened twice
-        else:
-            opened.close()
-        text = pick_columns(opened.columns, text_column, id_column, opened.name)
-        text_columns.append(text)
-        columns.append(opened.columns)
-        for c in opened.columns:
-            read_as_text = c in (text, id_column) or is_text(opened.type_of(c))
-            types.setdefault(c, set()).add(pa.large_string() if read_as_text else opened.type_of(c))
-    with_source = inputs.names_several(sources, files)
-    kept = list(dict.fromkeys(c for cols in columns for c in cols)) if keep_columns else None
+    try:
+        for path in expand_sources(sources):
+            fmt = inputs.input_format(path, input_format)
+            opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
+            planned.append(PlannedFile(path, fmt, opened.columns, "", opened))
+            planned[-1].text_column = pick_columns(
+                opened.columns, text_column, id_column, opened.name
+            )
+            if len(planned) > 1 and path != "-":
+                opened.close()
+                planned[-1].opened = None
+            for c in opened.columns:
+                typed = opened.type_of(c)
+                as_text = c in (planned[-1].text_column, id_column) or is_text(typed)
+                types.setdefault(c, set()).add(pa.large_string() if as_text else typed)
+    except BaseException:
+        Plan(planned, id_column, False, None, {}).close()
+        raise
+    kept = list(dict.fromkeys(c for f in planned for c in f.columns)) if keep_columns else None
     kept_types = {
         c: next(iter(ts)) if len(ts) == 1 else pa.large_string() for c, ts in types.items()
     }
-    plan = Plan(files, formats, columns, text_columns, with_source, kept, kept_types, id_column)
-    return plan, held
+    with_source = inputs.names_several(sources, [f.path for f in planned])
+    return Plan(planned, id_column, with_source, kept, kept_types)
 
 
 def score_files(
@@ -150,7 +165,7 @@ def score_files(
     fmt = output_format(format, out_name)
     check_options(threshold)
     bundle = open_bundle(model, backend, on_bundle)
-    plan, held = plan_inputs(
+    plan = plan_inputs(
         sources,
         text_column=text_column,
         id_column=id_column,
@@ -164,11 +179,13 @@ def score_files(
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
-        tagged = _tagged_chunks(plan, held, encoding, delimiter)
-        scored = score_batches(scorer, tagged, workers, count_all=diagnostics)
         rows_done = [0] * len(plan.files)  # rows emitted per file: the next row's number
-        for k, batch, probs, status, stats in _row_errors_named(scored, rows_done):
+        chunks = _chunks_in_order(plan, encoding, delimiter)
+        for k, outcome in score_batches(scorer, chunks, workers, count_all=diagnostics):
             first_row = rows_done[k]
+            if isinstance(outcome, BlockError):  # its row counts from the rows before it
+                raise outcome.to_data_error(first_row) from None
+            batch, probs, status, stats = outcome
             ids = batch.column(id_column) if id_column else row_numbers(first_row, batch.num_rows)
             result = result_batch(
                 ids,
@@ -176,7 +193,7 @@ def score_files(
                 status,
                 threshold=threshold,
                 kept=conform(batch, plan.kept, plan.kept_types) if plan.kept is not None else None,
-                source=plan.files[k] if plan.with_source else None,
+                source=plan.files[k].path if plan.with_source else None,
                 diagnostics=stats if diagnostics else None,
                 maxlen=scorer.tokenizer.maxlen,
                 output=scorer.output,
@@ -204,7 +221,8 @@ def score_files(
         bundle=str(bundle.path),
     )
     if plan.with_source:
-        result.files = file_counts(dict(zip(plan.files, per_file, strict=True)))
+        paths = [f.path for f in plan.files]
+        result.files = file_counts(dict(zip(paths, per_file, strict=True)))
     if summary is not None:
         result.write_json(str(summary))
     return result
@@ -214,41 +232,33 @@ def score_files(
 score_csv = score_files
 
 
-def _row_errors_named(scored: Iterator, rows_done: list[int]) -> Iterator:
-    """Results in order; a block's error gets its absolute row from the rows before it."""
-    try:
-        yield from scored
-    except BlockError as exc:
-        raise exc.to_data_error(rows_done[exc.tag]) from None
-
-
-def _tagged_chunks(
-    plan: Plan, held: dict[int, InputFile], encoding: str | None, delimiter: str | None
+def _chunks_in_order(
+    plan: Plan, encoding: str | None, delimiter: str | None
 ) -> Iterator[tuple[int, Chunk, str]]:
     """``(file index, chunk, text column)`` for every chunk of every file, in order."""
     try:
-        for k, (path, fmt) in enumerate(zip(plan.files, plan.formats, strict=True)):
-            opened = held.pop(k, None) or inputs.open_input(
-                path, fmt, encoding=encoding, delimiter=delimiter
-            )
-            try:
-                if opened.columns != plan.columns[k]:
-                    raise DataError(f"{opened.name}: its columns changed while it was read")
-                for chunk in opened.chunks(plan.as_text(k), plan.read_columns(k)):
-                    yield k, chunk, plan.text_columns[k]
-            finally:
-                opened.close()
+        for k, f in enumerate(plan.files):
+            if f.opened is None:
+                f.opened = inputs.open_input(
+                    f.path, f.format, encoding=encoding, delimiter=delimiter
+                )
+            if f.opened.columns != f.columns:
+                raise DataError(f"{f.opened.name}: its columns changed while it was read")
+            for chunk in f.opened.chunks(plan.text_columns(f), plan.read_columns(f)):
+                yield k, chunk, f.text_column
+            f.opened.close()
+            f.opened = None
     finally:
-        for opened in held.values():
-            opened.close()
+        plan.close()
 
 
-def _score_chunk(scorer: SentimentModel, tag, chunk: Chunk, text_col: str, count_all: bool):
+def _score_chunk(scorer: SentimentModel, chunk: Chunk, text_col: str, count_all: bool):
+    """``(batch, outputs, statuses, row stats)``, or the block's error as a value: only the
+    ordered consumer knows how many rows came before it."""
     try:
         batch = chunk.load()
     except BlockError as exc:
-        exc.tag = tag  # which input it came from, to count the rows before it
-        raise
+        return exc
     return (batch, *scorer.score_arrow(batch.column(text_col), count_all))
 
 
@@ -257,9 +267,9 @@ def score_batches(
     items: Iterator[tuple[object, Chunk, str]],
     workers: int | None = None,
     count_all: bool = False,
-) -> Iterator[tuple[object, pa.RecordBatch, np.ndarray, np.ndarray, RowStats]]:
-    """``(tag, batch, probabilities, statuses, row stats)`` for every ``(tag, chunk, text
-    column)`` item, in input order.
+) -> Iterator[tuple[object, tuple | BlockError]]:
+    """``(tag, (batch, outputs, statuses, row stats))`` for every ``(tag, chunk, text
+    column)`` item, in input order; a block that cannot be read comes as ``(tag, error)``.
 
     Threads, not processes: Arrow's parser, the tokenizer kernel and onnxruntime release
     the GIL, so one process uses every core while holding a single copy of the libraries
@@ -271,7 +281,7 @@ def score_batches(
     head = [x for x in (first, second) if x is not None]
     if second is None or workers == 1:  # one block, or asked for one worker: no pool
         for tag, chunk, text_col in itertools.chain(head, items):
-            yield tag, *_score_chunk(scorer, tag, chunk, text_col, count_all)
+            yield tag, _score_chunk(scorer, chunk, text_col, count_all)
         return
     in_flight = 2 * workers  # bounded: memory stays flat whatever the file size
     pending: deque = deque()
@@ -280,12 +290,12 @@ def score_batches(
         for tag, chunk, text_col in itertools.chain(head, items):
             while len(pending) >= in_flight:
                 done, future = pending.popleft()
-                yield done, *future.result()
-            job = pool.submit(_score_chunk, scorer, tag, chunk, text_col, count_all)
+                yield done, future.result()
+            job = pool.submit(_score_chunk, scorer, chunk, text_col, count_all)
             pending.append((tag, job))
         while pending:
             done, future = pending.popleft()
-            yield done, *future.result()
+            yield done, future.result()
     finally:
         pool.shutdown(wait=not pending, cancel_futures=True)
 
