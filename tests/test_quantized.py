@@ -102,3 +102,23 @@ def test_quantized_criteria_are_stored_in_the_manifest():
     for fmt, variant in (("onnx", "int8"), ("tflite", "int8")):
         criteria = formats[fmt][variant]["criteria"]
         assert set(criteria) == {"max_abs", "min_label_agreement", "max_accuracy_drop"}
+
+
+def test_a_row_keras_barely_decides_does_not_count_as_a_flip():
+    """A probability within 0.001 of the threshold has no stable label; anything farther
+    that flips does count."""
+    from rnnkit.runtime.model.parity import ParityInputs, QuantizedCriteria, compare
+
+    labels = np.array([1] * 10)
+    reference = np.array([0.5004] + [0.9] * 9)
+    inputs = ParityInputs(np.zeros((10, 2), np.int32), labels, list("abcdefghij"), reference)
+    strict = QuantizedCriteria(max_abs=0.5, min_label_agreement=1.0, max_accuracy_drop=0.0)
+    kw = dict(format="onnx", variant="int8", runtime="x", criteria=strict)
+    barely = reference.copy()
+    barely[0] = 0.4996
+    r = compare(inputs, lambda ids: barely[: len(ids)], **kw)
+    assert r.passed and r.label_flips == 1 and r.label_agreement == 1.0
+    clearly = reference.copy()
+    clearly[1] = 0.45
+    r = compare(inputs, lambda ids: clearly[: len(ids)], **kw)
+    assert not r.passed and r.label_agreement == pytest.approx(0.9)

@@ -49,6 +49,15 @@ class OutputSpec:
             index = np.argmax(np.where(np.isnan(probs), -np.inf, probs), axis=1)
         return np.where(missing, -1, index)
 
+    def margin(self, probs: np.ndarray) -> np.ndarray:
+        """How clearly each row is decided: binary, |P - threshold|; multi-class, the gap
+        between the two most probable classes."""
+        probs = np.asarray(probs).reshape(len(probs), self.units)
+        if self.kind == BINARY:
+            return np.abs(probs[:, 0] - self.threshold)
+        top = np.sort(probs, axis=1)
+        return top[:, -1] - top[:, -2]
+
     def probability(self, probs: np.ndarray) -> np.ndarray:
         """The ``probability`` column: P(``classes[1]``) for binary (as rnnkit has always
         written it), the decided class's probability for multi-class."""
