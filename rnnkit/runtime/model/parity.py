@@ -148,23 +148,15 @@ class ParityResult:
 
 
 def compare(
-    inputs: ParityInputs,
-    predict: Callable[[np.ndarray], np.ndarray],
-    *,
-    format: str,
-    variant: str,
-    runtime: str,
-    atol: float | None = None,
-    criteria: QuantizedCriteria | None = None,
+    inputs: ParityInputs, predict: Callable[[np.ndarray], np.ndarray], **what_and_gate
 ) -> ParityResult:
-    """Run ``predict`` over all rows (in batches, plus a batch of one) and gate the result."""
+    """Run ``predict`` over all rows (in batches, plus a batch of one) and gate the result;
+    the keywords (format, variant, runtime, and atol or criteria) are
+    :func:`compare_outputs`'s."""
     got = predict_in_batches(predict, inputs.ids)
     # A batch of one goes through its own shape path (dynamic batch axis, resized tensors).
     single = np.asarray(predict(inputs.ids[:1]))
-    return compare_outputs(
-        inputs, got, single, format=format, variant=variant, runtime=runtime, atol=atol,
-        criteria=criteria,
-    )  # fmt: skip
+    return compare_outputs(inputs, got, single, **what_and_gate)
 
 
 def compare_outputs(
