@@ -28,19 +28,23 @@ BOMS = (
 )
 
 
-def encoding_hint(data: bytes) -> str:
-    """The ``--encoding`` option that bytes which are not UTF-8 suggest, for messages.
-
-    Text in UTF-16 or UTF-32 without a byte-order mark has a NUL in every other (or three
-    of four) bytes, on the side its byte order says; anything else is most likely a
-    Windows or Latin code page."""
+def wide_encoding_hint(data: bytes) -> str | None:
+    """``--encoding utf-16-le`` (or -be, or UTF-32) when ``data`` looks like UTF-16 or
+    UTF-32 text without a byte-order mark: a NUL in every other (or three of four) bytes,
+    on the side its byte order says. ``None`` otherwise."""
     sample = data[:4096]
-    if len(sample) >= 4 and sample.count(0) * 4 >= len(sample):
-        if sample.count(0) * 8 >= len(sample) * 5:
-            return "--encoding utf-32-le" if sample[0] else "--encoding utf-32-be"
-        odd_nuls = sample[1::2].count(0) >= sample[0::2].count(0)
-        return "--encoding utf-16-le" if odd_nuls else "--encoding utf-16-be"
-    return "--encoding cp1252 (Windows) or --encoding latin-1"
+    if len(sample) < 4 or sample.count(0) * 4 < len(sample):
+        return None
+    if sample.count(0) * 8 >= len(sample) * 5:
+        return "--encoding utf-32-le" if sample[0] else "--encoding utf-32-be"
+    odd_nuls = sample[1::2].count(0) >= sample[0::2].count(0)
+    return "--encoding utf-16-le" if odd_nuls else "--encoding utf-16-be"
+
+
+def encoding_hint(data: bytes) -> str:
+    """The ``--encoding`` option that bytes which are not UTF-8 suggest, for messages: a
+    wide encoding where the NULs say so, else most likely a Windows or Latin code page."""
+    return wide_encoding_hint(data) or "--encoding cp1252 (Windows) or --encoding latin-1"
 
 
 class InputStream:
