@@ -161,6 +161,7 @@ def score_files(
     and the input's word statistics beside training's, with drift warnings.
     """
     started = time.perf_counter()
+    timing: dict[str, float] = {}
     out_name = None if output is None or str(output) == "-" else str(output)
     fmt = output_format(format, out_name)
     check_options(threshold)
@@ -182,6 +183,8 @@ def score_files(
         rows_done = [0] * len(plan.files)  # rows emitted per file: the next row's number
         chunks = _chunks_in_order(plan, encoding, delimiter)
         for k, outcome in score_batches(scorer, chunks, workers, count_all=diagnostics):
+            # The end of start-up: the first block is back from scoring (epoch seconds).
+            timing.setdefault("first_block_at", time.time())
             first_row = rows_done[k]
             if isinstance(outcome, BlockError):  # its row counts from the rows before it
                 raise outcome.to_data_error(first_row) from None
@@ -220,6 +223,7 @@ def score_files(
         output=out_name or "<stdout>",
         bundle=str(bundle.path),
     )
+    result.timing = {"started_at": round(time.time() - result.seconds, 3), **timing}
     if plan.with_source:
         paths = [f.path for f in plan.files]
         result.files = file_counts(dict(zip(paths, per_file, strict=True)))

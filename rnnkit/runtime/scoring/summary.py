@@ -160,6 +160,8 @@ class ScoreSummary:
     labels: dict[str, int] = field(default_factory=dict)
     probability_histogram: list[int] = field(default_factory=list)
     drift: dict = field(default_factory=dict)  # input and training statistics, warnings
+    #: Epoch seconds: when scoring started and when its first block came back scored.
+    timing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_tally(
