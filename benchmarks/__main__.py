@@ -370,12 +370,14 @@ def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
 
 def markdown(res: dict) -> str:
     def table(rows: list[dict]) -> str:
-        keys = list(rows[0])
+        keys = list(dict.fromkeys(k for r in rows for k in r))
         lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
         lines += [
             "| "
             + " | ".join(
-                f"{r[k]:,}" if isinstance(r[k], int) and not isinstance(r[k], bool) else str(r[k])
+                f"{r[k]:,}"
+                if isinstance(r.get(k), int) and not isinstance(r[k], bool)
+                else str(r.get(k, ""))
                 for k in keys
             )
             + " |"

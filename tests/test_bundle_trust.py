@@ -134,3 +134,14 @@ def test_onnxruntime_web_under_node_agrees(tmp_path, name):
     assert np.abs(got - python_ort[:, 0]).max() <= 1e-5
     if name == "model.onnx":
         assert np.abs(got - inputs.reference[:, 0]).max() <= 1e-5
+
+
+def test_a_refused_model_writes_nothing_even_for_an_input_without_rows(tmp_path):
+    """The model loads while the input is read: its self-check must still gate the output."""
+    copy = perturbed_onnx_copy(tmp_path)
+    src = tmp_path / "header-only.csv"
+    src.write_text("id,review\n")
+    out = tmp_path / "scores.csv"
+    res = CliRunner().invoke(main, ["score", str(src), "--model", str(copy), "-o", str(out)])
+    assert res.exit_code == 1 and "Refusing to score" in res.output, res.output
+    assert not out.exists()
