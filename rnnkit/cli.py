@@ -15,9 +15,9 @@ from ._version import __version__
 from .runtime.errors import MissingExtraError, ParityError, RnnkitError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
-from .training.model import CELLS, TrainConfig
+from .training.model import CELLS, RECIPES, TrainConfig
 
-_TRAIN_DEFAULTS = TrainConfig()
+_RECIPE_VALUE = "[default: the recipe's]"
 
 
 def _choice(*names: str, choices, default, help: str | None = None):
@@ -99,41 +99,46 @@ def main() -> None:
     default="embedded",
     help="'keras' downloads keras.datasets.imdb (needs network).",
 )
-@click.option("--epochs", type=click.IntRange(1), default=_TRAIN_DEFAULTS.epochs, show_default=True)
-@click.option(
-    "--batch-size", type=click.IntRange(1), default=_TRAIN_DEFAULTS.batch_size, show_default=True
+@_choice(
+    "--recipe",
+    choices=RECIPES,
+    default="seed",
+    help="A named training configuration; the options below override its values.",
 )
-@click.option("--maxlen", type=click.IntRange(1), default=_TRAIN_DEFAULTS.maxlen, show_default=True)
-@click.option(
-    "--vocab-size", type=click.IntRange(3), default=_TRAIN_DEFAULTS.vocab_size, show_default=True
-)
-@click.option(
-    "--embed-dim", type=click.IntRange(1), default=_TRAIN_DEFAULTS.embed_dim, show_default=True
-)
-@click.option("--units", type=click.IntRange(1), default=_TRAIN_DEFAULTS.units, show_default=True)
-@_choice("--cell", choices=CELLS, default=_TRAIN_DEFAULTS.cell)
-@click.option("--seed", type=int, default=_TRAIN_DEFAULTS.seed, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
+@click.option("--batch-size", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
+@click.option("--maxlen", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
+@click.option("--vocab-size", type=click.IntRange(3), default=None, help=_RECIPE_VALUE)
+@click.option("--embed-dim", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
+@click.option("--units", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
+@click.option("--cell", type=click.Choice(list(CELLS)), default=None, help=_RECIPE_VALUE)
+@click.option("--seed", type=int, default=None, help=_RECIPE_VALUE)
 @click.option(
     "--limit",
     type=click.IntRange(10),
     default=None,
     help="Use only this many labelled reviews (quick experiments).",
 )
-def train(output, data, text_column, label_column, source, **hyper) -> None:
+def train(output, data, text_column, label_column, source, recipe, **hyper) -> None:
     """Train the sentiment RNN and write a model bundle.
+
+    Recipes: seed (the seed tutorial's SimpleRNN, maxlen 100; the default), lstm, gru, and
+    bigru-maxpool (a bidirectional GRU pooled over every step, maxlen 400).
 
     \b
     Examples:
       rnnkit train
       rnnkit train --cell lstm --epochs 3 --output runs/lstm
+      rnnkit train --recipe bigru-maxpool --output runs/bigru
       rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
     """
     _need_train_extra()
     from .training.train import train as run_train
 
     # The hyper-parameter options are named after TrainConfig's fields.
+    given = {k: v for k, v in hyper.items() if v is not None}
     run_train(
-        TrainConfig(**hyper),
+        TrainConfig.from_recipe(recipe, **given),
         output,
         data=data,
         text_column=text_column,

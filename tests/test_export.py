@@ -158,7 +158,7 @@ def test_quantized_gate_rejects_a_model_past_any_criterion():
 def test_info_prints_the_model_card(simple_bundle):
     res = CliRunner().invoke(main, ["info", str(simple_bundle)])
     assert res.exit_code == 0
-    assert "simple RNN(8)" in res.output and "model.onnx" in res.output
+    assert "-> SimpleRNN(8, relu) -> Dense(4, relu)" in res.output and "model.onnx" in res.output
 
 
 def test_export_twice_gives_byte_identical_model_files(simple_bundle, tmp_path):

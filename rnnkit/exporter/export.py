@@ -102,8 +102,14 @@ def choose_onnx_form(
             continue
         ort = OnnxBackend(model.SerializeToString())
         kw = dict(format="onnx", variant="fp32", atol=atol)
-        on_ort = compare(screen, ort.predict_ids, runtime=RUNTIMES["onnx"], **kw)
-        on_ref = compare(screen, onnx_reference_predict(model), runtime=REFERENCE_RUNTIME, **kw)
+        try:
+            on_ort = compare(screen, ort.predict_ids, runtime=RUNTIMES["onnx"], **kw)
+            on_ref = compare(screen, onnx_reference_predict(model), runtime=REFERENCE_RUNTIME, **kw)
+        except Exception as exc:  # a runtime that cannot run the form: the form is refused
+            entry["error"] = f"running it: {type(exc).__name__}: {exc}"[:300]
+            echo(f"  onnx form {form:17s} refused: {entry['error']}")
+            candidates.append(entry)
+            continue
         entry.update(
             max_abs_onnxruntime=on_ort.max_abs,
             max_abs_reference=on_ref.max_abs,

@@ -86,6 +86,8 @@ def convert(form: str, keras_model, cfg: TrainConfig) -> onnx.ModelProto:
 
 def _convert_at(form: str, keras_model, cfg: TrainConfig, opset: int) -> onnx.ModelProto:
     if form == "folded":
+        if cfg.bidirectional or cfg.pooling != "last" or not cfg.dense_units:
+            raise ValueError("the folded form is written for the seed's architecture only")
         return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), cfg.maxlen, opset=opset)
     if form == "tf2onnx":
         return _from_keras(keras_model, cfg.maxlen, opset)

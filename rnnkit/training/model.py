@@ -1,10 +1,12 @@
-"""The model: the seed's Keras SimpleRNN by default; every hyper-parameter lives in TrainConfig."""
+"""The model: the seed's Keras SimpleRNN by default; every hyper-parameter lives in TrainConfig,
+and named recipes (``RECIPES``) are sets of overrides on it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
 CELLS = ("simple", "lstm", "gru")
+POOLING = ("last", "max")  # the RNN's last state, or the max over every step's output
 
 
 @dataclass
@@ -13,9 +15,12 @@ class TrainConfig:
     maxlen: int = 100
     embed_dim: int = 32
     units: int = 32
-    dense_units: int = 16
+    dense_units: int = 16  # 0: no hidden Dense layer
     dropout: float = 0.5
     cell: str = "simple"
+    bidirectional: bool = False
+    pooling: str = "last"
+    spatial_dropout: float = 0.0  # SpatialDropout1D after the embedding (0: none)
     epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -27,6 +32,30 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
+        if self.pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {self.pooling!r}")
+
+    @classmethod
+    def from_recipe(cls, name: str = "seed", **overrides) -> TrainConfig:
+        """A named recipe, with any field overridden."""
+        if name not in RECIPES:
+            raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+        return cls(**{**RECIPES[name], **overrides})
+
+    def describe(self) -> str:
+        """The architecture in one line (stored in the manifest for ``rnnkit info``)."""
+        rnn = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
+        rnn = f"{rnn}({self.units}{', relu' if self.cell == 'simple' else ''})"
+        parts = [f"Embedding({self.vocab_size}, {self.embed_dim})"]
+        if self.spatial_dropout:
+            parts.append(f"SpatialDropout1D({self.spatial_dropout:g})")
+        parts.append(f"Bidirectional({rnn})" if self.bidirectional else rnn)
+        if self.pooling == "max":
+            parts.append("GlobalMaxPooling1D")
+        if self.dense_units:
+            parts.append(f"Dense({self.dense_units}, relu)")
+        parts += [f"Dropout({self.dropout:g})", "Dense(1, sigmoid)"]
+        return " -> ".join(parts) + f", maxlen {self.maxlen}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -37,30 +66,55 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
+#: Named training recipes: overrides of TrainConfig's defaults (the seed's SimpleRNN).
+#: Test accuracy on the 5,000 held-out reviews, one seed, measured on this project's CI
+#: machine type; the README's recipe table has the commands.
+RECIPES: dict[str, dict] = {
+    "seed": {},  # the seed tutorial's SimpleRNN: 0.8432
+    "lstm": {"cell": "lstm"},
+    "gru": {"cell": "gru"},
+    # Reads 400 words, pools every step of both directions: 0.8756 (AUC 0.945), best at
+    # epoch 1 of 3; it overfits from epoch 2 on, which validation-loss selection catches.
+    "bigru-maxpool": {
+        "cell": "gru", "bidirectional": True, "pooling": "max", "spatial_dropout": 0.2,
+        "dense_units": 0, "dropout": 0.3, "vocab_size": 20_000, "maxlen": 400,
+        "embed_dim": 64, "epochs": 3,
+    },
+}  # fmt: skip
+
+
 def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True):
-    """Embedding -> RNN(relu for SimpleRNN) -> Dense(relu) -> Dropout -> Dense(sigmoid).
+    """Embedding -> [SpatialDropout1D] -> [Bidirectional] RNN (relu for SimpleRNN) ->
+    [GlobalMaxPooling1D] -> [Dense(relu)] -> Dropout -> Dense(sigmoid); the seed's recipe
+    is the plain chain (``cfg.describe()`` says which).
 
     ``unroll=True`` builds the same graph with the time loop unrolled; TFLite needs it.
     """
     import keras
     from keras import layers
 
-    rnn = {
-        "simple": lambda: layers.SimpleRNN(cfg.units, activation="relu", unroll=unroll, name="rnn"),
-        "lstm": lambda: layers.LSTM(cfg.units, unroll=unroll, name="rnn"),
-        "gru": lambda: layers.GRU(cfg.units, unroll=unroll, name="rnn"),
-    }[cfg.cell]
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(cfg.maxlen,), dtype="int32", name="token_ids"),
-            layers.Embedding(cfg.vocab_size, cfg.embed_dim, name="embedding"),
-            rnn(),
-            layers.Dense(cfg.dense_units, activation="relu", name="dense"),
-            layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout"),
-            layers.Dense(1, activation="sigmoid", name="probability"),
-        ],
-        name=f"rnnkit_{cfg.cell}",
-    )
+    steps = cfg.pooling == "max"  # max pooling reads every step's output
+    cell = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[cfg.cell]
+    extra = {"activation": "relu"} if cfg.cell == "simple" else {}
+    # Layers are made in the order they run: the order draws their initial weights, so the
+    # seed's recipe keeps giving the same weights.
+    stack = [
+        keras.Input(shape=(cfg.maxlen,), dtype="int32", name="token_ids"),
+        layers.Embedding(cfg.vocab_size, cfg.embed_dim, name="embedding"),
+    ]
+    if cfg.spatial_dropout:
+        stack.append(layers.SpatialDropout1D(cfg.spatial_dropout, seed=cfg.seed, name="drop_steps"))
+    rnn = cell(cfg.units, return_sequences=steps, unroll=unroll, name="rnn", **extra)
+    stack.append(layers.Bidirectional(rnn, name="bidirectional") if cfg.bidirectional else rnn)
+    if steps:
+        stack.append(layers.GlobalMaxPooling1D(name="max_over_steps"))
+    if cfg.dense_units:
+        stack.append(layers.Dense(cfg.dense_units, activation="relu", name="dense"))
+    stack += [
+        layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout"),
+        layers.Dense(1, activation="sigmoid", name="probability"),
+    ]
+    model = keras.Sequential(stack, name=f"rnnkit_{cfg.cell}")
     if compile:
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate),

@@ -252,6 +252,7 @@ def write_bundle(
         write_history(metrics["history"], work / "history.csv")
         save_plot(metrics["history"], work / "training.png")
         bundle = Bundle(work, new_manifest(tokenizer, cfg.to_dict(), metrics["versions"]))
+        bundle.manifest["model"]["architecture"] = cfg.describe()
         bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
         bundle.manifest["data"] = origin
         for name in sorted(os.listdir(work)):

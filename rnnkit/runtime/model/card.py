@@ -19,10 +19,15 @@ def model_card(bundle: Bundle) -> str:
         f"  digest       sha256:{bundle.digest} (of manifest.json, which lists every file's "
         "sha256)",
         f"  created      {m.get('created')} by rnnkit {m.get('rnnkit_version')}",
-        f"  model        Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> "
-        f"{cfg['cell']} RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
-        f"Dropout({cfg['dropout']}) -> Dense({out.units}, "
-        f"{'sigmoid' if out.units == 1 else 'softmax'})",
+        # Written at train time; bundles from before recipes hold the seed's architecture.
+        "  model        "
+        + m["model"].get(
+            "architecture",
+            f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> {cfg['cell']} "
+            f"RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
+            f"Dropout({cfg['dropout']}) -> Dense({out.units}, "
+            f"{'sigmoid' if out.units == 1 else 'softmax'})",
+        ),
         f"  training     {cfg['epochs']} epochs, batch {cfg['batch_size']}, seed {cfg['seed']}; "
         f"best epoch {metrics.get('best_epoch')}",
         f"  data         {data.get('source')}: {data.get('train')} train / "
