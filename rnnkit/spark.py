@@ -28,7 +28,7 @@ from .runtime.errors import RnnkitError, UsageError
 from .runtime.io import inputs
 from .runtime.io.csvio import detect_delimiter
 from .runtime.io.inputs import expand_sources
-from .runtime.io.streams import BOMS
+from .runtime.io.streams import bom_encoding
 from .runtime.model.bundle import Bundle
 from .runtime.model.classifier import SentimentModel
 from .runtime.model.signature import OutputSpec
@@ -126,10 +126,10 @@ def sniff(head: bytes, fmt: str, encoding: str | None, delimiter: str | None) ->
     """What the local reader decides from a file's first bytes, for Spark's reader: the
     encoding (byte-order mark), the CSV delimiter, whether a JSON file is one array."""
     if encoding is None:
-        encoding = next((name for bom, name in BOMS if head.startswith(bom)), "utf-8")
+        encoding = bom_encoding(head)[0]
     text = head.decode(encoding, "replace").lstrip("\ufeff")
     if fmt == "csv" and delimiter is None:
-        delimiter = detect_delimiter(text.splitlines()[0] if text.strip() else "")
+        delimiter = detect_delimiter(text)
     return {
         "encoding": encoding,
         "sep": delimiter or ("\t" if fmt == "tsv" else ","),

@@ -100,13 +100,12 @@ def oracle(data: bytes) -> list[list[str]] | None:
     rnnkit's documented decisions apply first: a byte-order mark names the encoding, and a
     header that is one field with commas may name another delimiter."""
     from rnnkit.runtime.io.csvio import detect_delimiter
-    from rnnkit.runtime.io.streams import BOMS
+    from rnnkit.runtime.io.streams import bom_encoding
 
-    encoding = next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
+    encoding = bom_encoding(data)[0]
     try:
         text = data.decode("utf-8-sig" if encoding == "utf-8" else encoding)
-        first = text.splitlines()[0] if text.strip() else ""
-        sep = detect_delimiter(first)
+        sep = detect_delimiter(text)
         rows = [
             r for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True) if r
         ]

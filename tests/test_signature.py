@@ -148,7 +148,6 @@ def _three_class_bundle(path: Path) -> Path:
     manifest = new_manifest(tok, {"cell": "none"}, {}, output=STARS)
     manifest["signature"]["input"]["tokenizer"].pop("hf_file")
     bundle = Bundle(path, manifest)
-    bundle.signature = Signature.from_manifest(manifest)
     ids = tok.encode(texts)
     np.savez_compressed(path / "parity-set.npz", ids=ids, labels=np.array([2, 0, 1, 2]))
     for name in ("rnnkit-tokenizer.json", "parity-set.npz", "model.onnx"):

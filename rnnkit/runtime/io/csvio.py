@@ -54,10 +54,11 @@ def header_fields(line: str, delimiter: str) -> int:
     return len(rows[0]) if rows else 0
 
 
-def detect_delimiter(line: str) -> str:
-    """``,`` unless the header is one field (or malformed) with commas and splits into
-    several fields with one of ``OTHER_DELIMITERS`` (the one giving the most fields, the
-    earlier one on a tie)."""
+def detect_delimiter(head: str) -> str:
+    """From the start of a file's text, the header's delimiter: ``,`` unless the first line
+    is one field (or malformed) with commas and splits into several fields with one of
+    ``OTHER_DELIMITERS`` (the one giving the most fields, the earlier one on a tie)."""
+    line = head.splitlines()[0] if head.strip() else ""
     if header_fields(line, ",") > 1:
         return ","
     best = max(OTHER_DELIMITERS, key=lambda d: header_fields(line, d))
@@ -71,9 +72,11 @@ class CsvRecords:
 
     def __init__(self, stream: InputStream, delimiter: str | None = ",") -> None:
         if delimiter is None:
-            first = stream.peek(BLOCK_SIZE).removeprefix(codecs.BOM_UTF8)
-            line = first.splitlines()[0] if first.strip() else b""
-            delimiter = detect_delimiter(line.decode("utf-8", "replace"))
+            head = stream.peek(BLOCK_SIZE).removeprefix(codecs.BOM_UTF8)
+            ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+            delimiter = detect_delimiter(
+                head[: min(ends, default=len(head))].decode("utf-8", "replace")
+            )
         if len(delimiter.encode("utf-8")) != 1 or delimiter in '\r\n"':
             raise UsageError(f"--delimiter must be one ASCII character, got {delimiter!r}")
         self.stream, self.name = stream, stream.name

@@ -28,6 +28,12 @@ BOMS = (
 )
 
 
+def bom_encoding(head: bytes) -> tuple[str, bytes]:
+    """The encoding a byte-order mark at the start of ``head`` names, and the mark
+    (``("utf-8", b"")`` without one)."""
+    return next(((name, bom) for bom, name in BOMS if head.startswith(bom)), ("utf-8", b""))
+
+
 def wide_encoding_hint(data: bytes) -> str | None:
     """``--encoding utf-16-le`` (or -be, or UTF-32) when ``data`` looks like UTF-16 or
     UTF-32 text without a byte-order mark: a NUL in every other (or three of four) bytes,
@@ -78,7 +84,7 @@ class InputStream:
         self._from_bom = False
         if encoding is None:
             head = self._read_raw(4)
-            bom, name = next(((b, n) for b, n in BOMS if head.startswith(b)), (b"", "utf-8"))
+            name, bom = bom_encoding(head)
             codec = codecs.lookup(name)
             self._raw_pending = head if name != "utf-8" else head[len(bom) :]
             self._from_bom = bool(bom)

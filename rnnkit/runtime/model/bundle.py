@@ -14,6 +14,7 @@ file's external-data references must be files the manifest lists.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import os
@@ -24,13 +25,12 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 
 from ..errors import BundleError, format_problem
+from ..text.specs import LOADERS as TOKENIZER_LOADERS
 from ..text.tokenizer import Tokenizer
 from .onnx_refs import MalformedOnnx, external_data_locations
 from .signature import InputSpec, OutputSpec, Signature, rnnkit_tokenizer_spec
 
 MANIFEST = "manifest.json"
-#: How each tokenizer spec kind is read from its file (other kinds: ``runtime/text``).
-TOKENIZER_LOADERS = {"rnnkit": Tokenizer.load}
 SCHEMA = "rnnkit-manifest"
 #: Version 2 carries the model signature; version 1 bundles still load (as binary models
 #: with rnnkit's tokenizer contract), and ``rnnkit export`` rewrites them as version 2.
@@ -114,7 +114,6 @@ class Bundle:
     #: name -> sha256 already checked against the manifest: a file is hashed once per load.
     _verified: dict[str, str] = field(default_factory=dict, repr=False)
     _external_checked: set[str] = field(default_factory=set, repr=False)
-    signature: Signature = field(default=None, repr=False)  # type: ignore[assignment]
     #: sha256 of manifest.json as read: the bundle's digest (it lists every file's hash).
     digest: str = ""
 
@@ -146,11 +145,15 @@ class Bundle:
         if problem:
             raise BundleError(f"{manifest_path}: {problem}")
         bundle.manifest, bundle.digest = manifest, hashlib.sha256(raw).hexdigest()
-        bundle.signature = Signature.from_manifest(manifest, str(manifest_path))
-        bundle.check_names()
+        bundle.check_names()  # reads the signature first: an unusable one is refused here
         if verify:
             bundle.verify_files()
         return bundle
+
+    @functools.cached_property
+    def signature(self) -> Signature:
+        """What goes in and comes out (v1 manifests: binary, rnnkit's tokenizer contract)."""
+        return Signature.from_manifest(self.manifest, str(self.path / MANIFEST))
 
     def member(self, name: object, entry: str) -> Path:
         """The path of the file that manifest entry ``entry`` names, refusing any name
@@ -231,7 +234,7 @@ class Bundle:
         """The tokenizer the signature names, checked against its fingerprint."""
         spec = self.signature.input.tokenizer
         tok_path = self.member(spec.get("file"), f"{self.tokenizer_entry}.file")
-        load = TOKENIZER_LOADERS[self.signature.input.kind]
+        load = TOKENIZER_LOADERS[self.signature.input.kind]  # the signature checked the kind
         try:
             tok = load(tok_path)
         except (OSError, ValueError, KeyError) as exc:

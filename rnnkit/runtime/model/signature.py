@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import BundleError
 from ..text.contract import OOV_ID, PAD_ID
+from ..text.specs import LOADERS as TOKENIZER_LOADERS
 
 BINARY, MULTICLASS = "binary", "multiclass"
 OUTPUT_KINDS = (BINARY, MULTICLASS)
@@ -23,8 +24,6 @@ INPUT_NAME = "token_ids"
 OUTPUT_NAME = "probability"
 DEFAULT_THRESHOLD = 0.5
 BINARY_CLASSES = ("negative", "positive")
-#: The tokenizer spec kinds this runtime reproduces (see ``runtime/text``).
-TOKENIZER_KINDS = ("rnnkit",)
 
 
 @dataclass(frozen=True)
@@ -138,10 +137,10 @@ class Signature:
                 return cls(InputSpec(int(tok["maxlen"]), tok), OutputSpec())
             sig = manifest["signature"]
             tok = dict(sig["input"]["tokenizer"])
-            if tok.get("kind") not in TOKENIZER_KINDS:
+            if tok.get("kind") not in TOKENIZER_LOADERS:
                 raise ValueError(
                     f"tokenizer kind {tok.get('kind')!r} is not one this rnnkit reads "
-                    f"({', '.join(TOKENIZER_KINDS)})"
+                    f"({', '.join(TOKENIZER_LOADERS)})"
                 )
             maxlen = int(sig["input"]["shape"][1])
             return cls(InputSpec(maxlen, tok), OutputSpec.from_dict(sig["output"]))

@@ -105,16 +105,17 @@ def plan_inputs(
         for path in expand_sources(sources):
             fmt = inputs.input_format(path, input_format)
             opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
+            # Held open from here on (closed on any error): the first file, and stdin,
+            # which can only be read once; the others are reopened in their turn.
             planned.append(PlannedFile(path, fmt, opened.columns, "", opened))
-            planned[-1].text_column = pick_columns(
-                opened.columns, text_column, id_column, opened.name
-            )
+            text = pick_columns(opened.columns, text_column, id_column, opened.name)
+            planned[-1].text_column = text
             if len(planned) > 1 and path != "-":
-                opened.close()
                 planned[-1].opened = None
+                opened.close()
             for c in opened.columns:
                 typed = opened.type_of(c)
-                as_text = c in (planned[-1].text_column, id_column) or is_text(typed)
+                as_text = c in (text, id_column) or is_text(typed)
                 types.setdefault(c, set()).add(pa.large_string() if as_text else typed)
     except BaseException:
         Plan(planned, id_column, False, None, {}).close()
