@@ -15,34 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
-
-
-class _Graph:
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self._n = 0
-
-    def const(self, name: str, value: np.ndarray) -> str:
-        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(self, op_type: str, *inputs: str, **attrs) -> str:
-        self._n += 1
-        out = f"{op_type.lower()}_{self._n}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [out], **attrs))
-        return out
-
-    def split(self, x: str, sizes: list[int]) -> list[str]:
-        """Split the last axis into gates of ``sizes``, given as an input (the form every
-        opset from 13 on reads the same way)."""
-        self._n += 1
-        name = f"split_sizes_{len(sizes)}x{sizes[0]}"
-        if not any(i.name == name for i in self.inits):
-            self.const(name, np.array(sizes, dtype=np.int64))
-        outs = [f"gate_{self._n}_{i}" for i in range(len(sizes))]
-        self.nodes.append(helper.make_node("Split", [x, name], outs, axis=-1))
-        return outs
+from .graph import GraphBuilder
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
@@ -58,7 +31,7 @@ def folded_rnn_onnx(
     bias), dense kernel/bias, output kernel/bias.
     """
     emb, kernel, rec, bias, d1w, d1b, d2w, d2b = (np.asarray(w) for w in weights)
-    g = _Graph()
+    g = GraphBuilder()
     e64 = emb.astype(np.float64)
     if cell == "gru":
         # Keras 3 GRU (reset_after=True): bias[0] is the input bias, bias[1] the recurrent one.
@@ -69,12 +42,11 @@ def folded_rnn_onnx(
     g.const("folded_embedding", _f32(table))
     g.const("recurrent_kernel", _f32(rec))
     steps = g.op("Gather", "folded_embedding", INPUT_NAME, axis=0)  # [batch, maxlen, gates]
-    index = [g.const(f"t{t}", np.array(t, dtype=np.int64)) for t in range(maxlen)]
-
+    
     units = rec.shape[0]
     h = c = None
     for t in range(maxlen):
-        x_t = g.op("Gather", steps, index[t], axis=1)  # [batch, gates]
+        x_t = g.step(steps, t)  # [batch, gates]
         if cell == "simple":
             pre = x_t if h is None else g.op("Add", x_t, g.op("MatMul", h, "recurrent_kernel"))
             h = g.op("Relu", pre)

@@ -1,0 +1,185 @@
+"""A Keras model as a list of layer calls, checked against the converter registry and
+turned into one ONNX graph (the ``layers`` form).
+
+Sequential and functional models are read the same way: each call names its layer, the
+calls whose outputs it reads, and its position (for messages). A layer used twice, a nested
+model or a second input is refused: rnnkit reads one flat graph from token ids to one output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+import onnx
+from onnx import TensorProto, helper
+
+from ..runtime.model.signature import INPUT_NAME, OUTPUT_NAME
+from .graph import OPSET, GraphBuilder
+from .layers import CONVERTERS, Tensor
+
+INPUT_KEY = "<input>"
+
+
+@dataclass(frozen=True)
+class LayerCall:
+    layer: object  # a Keras layer, or an op Keras recorded in the graph (the mask's NotEqual)
+    inputs: tuple  # per positional argument: the key of the call it reads, or a constant
+    mask: str | None  # the key of the call that computes the mask Keras passes, if any
+    position: int
+
+    @property
+    def key(self) -> str:
+        return self.layer.name
+
+    def where(self) -> str:
+        return f"layer {self.position} {self.layer.name!r} ({type(self.layer).__name__})"
+
+
+class UnsupportedModel(ValueError):
+    """The model holds something rnnkit cannot convert; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: object  # a plain argument of a recorded op (NotEqual's 0)
+
+
+def _is_tensor(value) -> bool:
+    return isinstance(value, dict) and "keras_history" in value.get("config", {})
+
+
+def _arguments(args: list) -> tuple:
+    """Positional arguments: a tensor becomes its producer's name; a list of tensors
+    (Concatenate's) is unpacked; anything else is a constant."""
+    out = []
+    for arg in args:
+        if isinstance(arg, list) and arg and all(_is_tensor(a) for a in arg):
+            out += [a["config"]["keras_history"][0] for a in arg]
+        else:
+            out.append(arg["config"]["keras_history"][0] if _is_tensor(arg) else Constant(arg))
+    return tuple(out)
+
+
+def _entries(value) -> list:
+    """A config's input/output layer list: one ``[name, node, index]`` or a list of them."""
+    if not value:
+        return []
+    return [value] if isinstance(value[0], str) else list(value)
+
+
+def functional(model):
+    """The graph Keras runs: a Sequential runs an internal functional model, in which the
+    masks are explicit (``NotEqual`` ops passed as ``mask=`` to the layers that take one)."""
+    if type(model).__name__ == "Sequential":
+        import keras
+
+        return keras.Model(model.inputs, model.outputs, name=model.name)
+    return model
+
+
+def layer_calls(model) -> tuple[list[LayerCall], str]:
+    """The model's calls in the order they run, and the key of the output."""
+    graph = functional(model)
+    config = graph.get_config()
+    inputs = [entry[0] for entry in _entries(config.get("input_layers"))]
+    outputs = _entries(config.get("output_layers"))
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UnsupportedModel(
+            f"the model has {len(inputs)} inputs and {len(outputs)} outputs; rnnkit reads "
+            "models with one input (token ids) and one output"
+        )
+    operations = {op.name: op for op in graph.operations}
+    calls, position = [], 0
+    for entry in config["layers"]:
+        if entry["class_name"] == "InputLayer":
+            continue
+        position += 1
+        nodes = entry.get("inbound_nodes", [])
+        if len(nodes) != 1:
+            raise UnsupportedModel(
+                f"layer {position} {entry['name']!r} is called {len(nodes)} times; rnnkit "
+                "reads each layer called once"
+            )
+        args = tuple(INPUT_KEY if a in inputs else a for a in _arguments(nodes[0]["args"]))
+        kwargs = dict(nodes[0].get("kwargs", {}))
+        mask = kwargs.pop("mask", None)
+        if isinstance(mask, list):  # Concatenate: one mask per input
+            if any(m is not None for m in mask):
+                raise UnsupportedModel(
+                    f"layer {position} {entry['name']!r} merges masked inputs; rnnkit "
+                    "converts masks that reach one layer input"
+                )
+            mask = None
+        other = [k for k, v in kwargs.items() if _is_tensor(v)]
+        if other or (mask is not None and not _is_tensor(mask)):
+            raise UnsupportedModel(
+                f"layer {position} {entry['name']!r} is called with tensor arguments "
+                f"{other or ['mask']}; rnnkit converts plain calls"
+            )
+        mask_key = None if mask is None else mask["config"]["keras_history"][0]
+        calls.append(LayerCall(operations[entry["name"]], args, mask_key, position))
+    return calls, outputs[0][0]
+
+
+def problems(model) -> list[str]:
+    """Everything that stops this model converting, one line each (empty: it converts)."""
+    try:
+        calls, _ = layer_calls(model)
+    except UnsupportedModel as exc:
+        return [str(exc)]
+    found = []
+    for call in calls:
+        name = type(call.layer).__name__
+        module = type(call.layer).__module__
+        if name not in CONVERTERS or not module.startswith("keras."):
+            kind = "a nested model" if hasattr(call.layer, "layers") else "not a layer rnnkit converts"
+            found.append(f"{call.where()}: {kind}; supported: {', '.join(sorted(CONVERTERS))}")
+            continue
+        if getattr(getattr(call.layer, "dtype_policy", None), "quantization_mode", None):
+            found.append(f"{call.where()}: a quantized Keras layer; import the float model")
+            continue
+        problem = CONVERTERS[name].problem(call.layer)
+        if problem:
+            found.append(f"{call.where()}: {problem}")
+    return found
+
+
+def _constant(g: GraphBuilder, value) -> Tensor:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UnsupportedModel(f"a constant argument {value!r}")
+    dtype = np.int32 if isinstance(value, int) else np.float32  # ids are int32 in the graph
+    return Tensor(g.const(f"arg_{dtype.__name__}_{value!r}", dtype(value)), ())
+
+
+def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
+    """The model as one ONNX graph: int32 ids ``[batch, maxlen]`` in, float32 ``[batch,
+    units]`` out, every layer emitted by its registry entry."""
+    found = problems(model)
+    if found:
+        raise UnsupportedModel("; ".join(found))
+    calls, output_key = layer_calls(model)
+    g = GraphBuilder()
+    tensors = {INPUT_KEY: Tensor(INPUT_NAME, (maxlen,))}
+    for call in calls:
+        emit = CONVERTERS[type(call.layer).__name__].emit
+        args = [
+            _constant(g, a.value) if isinstance(a, Constant) else tensors[a]
+            for a in call.inputs
+        ]
+        if call.mask is not None:  # the mask Keras passes this call, as Keras computed it
+            args[0] = Tensor(args[0].name, args[0].shape, tensors[call.mask].name)
+        # Masks travel only where Keras passes them (``mask=``), never implicitly.
+        tensors[call.key] = replace(emit(g, call.layer, args), mask=None)
+    g.op("Identity", tensors[output_key].name, out=OUTPUT_NAME)
+    graph = helper.make_graph(
+        g.nodes,
+        f"rnnkit_{model.name}_layers",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT32, ["batch", maxlen])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", units])],
+        g.inits,
+    )
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="rnnkit"
+    )
