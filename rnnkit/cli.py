@@ -12,7 +12,7 @@ import sys
 import click
 
 from ._version import __version__
-from .runtime.errors import MissingExtraError, ParityError, RnnkitError
+from .runtime.errors import MissingExtraError, ParityError, RnnkitError, UsageError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
 from .training.model import CELLS, RECIPES, TrainConfig
@@ -146,6 +146,74 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
         source=source,
         echo=click.echo,
     )
+
+
+@main.command("import")
+@click.argument("model", type=click.Path())
+@click.option(
+    "--output",
+    "-o",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Where to write the bundle (replaced whole if it exists).",
+)
+@click.option(
+    "--tokenizer",
+    "rnnkit_tokenizer",
+    type=click.Path(dir_okay=False),
+    help="An rnnkit-tokenizer.json (rnnkit's own contract).",
+)
+@click.option(
+    "--maxlen",
+    type=click.IntRange(1),
+    default=None,
+    help="Ids per text [default: the tokenizer's, else the model's input length].",
+)
+@click.option(
+    "--labels",
+    default=None,
+    help="Class names, in output order: 'neg,pos' or a file with one per line.",
+)
+@_choice(
+    "--logits",
+    choices=["sigmoid", "softmax"],
+    default=None,
+    help="The model ends in a linear layer: read its outputs through this activation.",
+)
+@click.option(
+    "--sample",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A CSV of texts for the parity set [default: 2,000 embedded IMDB reviews].",
+)
+@click.option("--text-column", default="text", show_default=True)
+@click.option("--label-column", default=None, help="Labels in --sample (class names or indices).")
+def import_(model, output, rnnkit_tokenizer, maxlen, labels, logits, sample, text_column,
+            label_column) -> None:  # fmt: skip
+    """Import your own Keras text classifier (.keras or .h5) into a bundle.
+
+    The model is checked layer by layer (nothing in it runs: Lambda and custom layers are
+    refused), its output read as binary (one sigmoid unit) or multi-class (a softmax), and
+    a parity set made from --sample (or embedded reviews) with its tokenizer. Then export,
+    verify and score it like any rnnkit bundle.
+
+    \b
+    Examples:
+      rnnkit import model.keras --tokenizer rnnkit-tokenizer.json -o my-model
+      rnnkit import stars.keras --tokenizer tok.json --labels 1,2,3,4,5 -o stars \\
+          --sample reviews.csv --text-column body --label-column stars
+      rnnkit export my-model --format all
+    """
+    _need_train_extra()
+    from .importer.run import import_model
+    from .importer.tokenizers import TokenizerChoice
+
+    if rnnkit_tokenizer is None:
+        raise UsageError("say which tokenizer feeds the model: --tokenizer rnnkit-tokenizer.json")
+    import_model(
+        model, output, TokenizerChoice(rnnkit_tokenizer, maxlen), labels=labels, logits=logits,
+        sample=sample, text_column=text_column, label_column=label_column, echo=click.echo,
+    )  # fmt: skip
 
 
 @main.command()
@@ -386,7 +454,7 @@ def score(
 
     Every input row gets one output row, in order: id, probability, label, status (and
     source, the file, when several files are scored). Rows without scorable text get a
-    status (missing_text, empty_text, no_words) and no probability.
+    status (missing_text, empty_text, no_words, no_model_output) and no probability.
     Exit codes: 0 ok, 1 data error, 2 usage error.
 
     \b

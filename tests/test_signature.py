@@ -17,7 +17,13 @@ from click.testing import CliRunner
 import rnnkit
 from rnnkit.cli import main
 from rnnkit.runtime.errors import BundleError
-from rnnkit.runtime.model.bundle import Bundle, new_manifest, shipped_bundle_path, upgrade_manifest
+from rnnkit.runtime.model.bundle import (
+    Bundle,
+    new_manifest,
+    rnnkit_signature,
+    shipped_bundle_path,
+    upgrade_manifest,
+)
 from rnnkit.runtime.model.parity import ParityInputs, compare
 from rnnkit.runtime.model.signature import MULTICLASS, OutputSpec, Signature
 from rnnkit.runtime.model.statuses import MISSING_CODE, OK_CODE, RowStats
@@ -145,7 +151,7 @@ def _three_class_bundle(path: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 7
     onnx.save(model, path / "model.onnx")
-    manifest = new_manifest(tok, {"cell": "none"}, {}, output=STARS)
+    manifest = new_manifest(rnnkit_signature(tok, STARS), {"origin": "handmade"}, {})
     manifest["signature"]["input"]["tokenizer"].pop("hf_file")
     bundle = Bundle(path, manifest)
     ids = tok.encode(texts)

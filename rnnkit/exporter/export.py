@@ -32,6 +32,7 @@ from ..runtime.model.parity import (
 )
 from ..runtime.model.recording import recorded_inputs, write_recording
 from ..runtime.model.verify import onnx_reference_predict, verify_formats
+from ..runtime.text.contract import OOV_ID, PAD_ID
 from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
 from . import onnx_export, tflite_export
@@ -47,17 +48,39 @@ FILES = {
 SCREEN_ROWS = 256  # rows used to screen candidate ONNX forms before the full parity run
 
 
-def keras_parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
+def parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
     """The bundle's parity set plus the edge sequences, with Keras's outputs computed live."""
     ids, labels = bundle.parity_set()
-    cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
-    edges = edge_sequences(cfg.vocab_size, cfg.maxlen)
+    spec, maxlen = bundle.signature.input.tokenizer, bundle.signature.input.maxlen
+    edges = edge_sequences(
+        int(spec["vocab_size"]),
+        maxlen,
+        pad_id=int(spec.get("pad_id", PAD_ID)),
+        oov_id=int(spec.get("oov_id", OOV_ID)),
+    )
     all_ids = np.concatenate([ids, np.stack(list(edges.values()))]).astype(np.int32)
     names = [f"test[{i}]" for i in range(len(ids))] + list(edges)
-    reference = keras_model.predict(all_ids, batch_size=1024, verbose=0)
-    return ParityInputs(
-        all_ids, labels, names, reference.reshape(len(all_ids), -1), output=bundle.signature.output
+    return live_keras(
+        ParityInputs(all_ids, labels, names, np.zeros(len(all_ids))), bundle, keras_model
     )
+
+
+def live_keras(inputs: ParityInputs, bundle: Bundle, keras_model) -> ParityInputs:
+    """The same rows with Keras's outputs, computed now, as the reference."""
+    reference = keras_model.predict(inputs.ids, batch_size=1024, verbose=0)
+    return ParityInputs(
+        inputs.ids,
+        inputs.labels,
+        inputs.row_names,
+        reference.reshape(len(inputs.ids), -1),
+        output=bundle.signature.output,
+    )
+
+
+def trained_config(bundle: Bundle) -> TrainConfig | None:
+    """The training config of a model rnnkit trained (None for an imported one)."""
+    config = bundle.manifest["model"].get("config")
+    return None if config is None else TrainConfig.from_dict(config)
 
 
 def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> float:
@@ -71,7 +94,7 @@ def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> 
 
 def choose_onnx_form(
     keras_model,
-    cfg: TrainConfig,
+    cfg: TrainConfig | None,
     inputs: ParityInputs,
     atol: float,
     echo,
@@ -90,12 +113,13 @@ def choose_onnx_form(
         inputs.reference[:SCREEN_ROWS],
         output=inputs.output,
     )
-    bench_ids = np.resize(inputs.ids, (1024, cfg.maxlen))
+    bench_ids = np.resize(inputs.ids, (1024, inputs.ids.shape[1]))
     candidates, chosen = [], None
+    units = inputs.output.units
     for form in onnx_export.FORMS:
         entry: dict = {"form": form}
         try:
-            model = onnx_export.convert(form, keras_model, cfg)
+            model = onnx_export.convert(form, keras_model, cfg, inputs.ids.shape[1], units)
         except Exception as exc:  # a converter failing is a measured outcome, not fatal
             entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
             candidates.append(entry)
@@ -131,6 +155,8 @@ def choose_onnx_form(
         if entry["agrees"] and chosen is None:
             entry["chosen"] = True
             chosen = model
+            if measure_seconds <= 0:  # the later forms are only tried to be timed
+                break
     if chosen is None:
         raise ParityError(
             "no ONNX graph form agrees with Keras on both onnxruntime and the ONNX reference "
@@ -170,8 +196,8 @@ def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, pre
 
 
 def export_onnx(
-    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol, echo,
-    measure_seconds: float = 0.0,
+    staged: Staged, keras_model, cfg: TrainConfig | None, inputs: ParityInputs, quantize, atol,
+    echo, measure_seconds: float = 0.0,
 ) -> list[ParityResult]:  # fmt: skip
     model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, echo, measure_seconds)
     onnx_export.stamp_metadata(
@@ -179,8 +205,8 @@ def export_onnx(
         {
             "rnnkit_version": __version__,
             "tokenizer_sha256": staged.bundle.signature.input.tokenizer["fingerprint"],
-            "cell": cfg.cell,
-            "maxlen": cfg.maxlen,
+            "model": staged.bundle.manifest["model"].get("architecture", ""),
+            "maxlen": inputs.ids.shape[1],
         },
     )
     chosen = next(c["form"] for c in candidates if c.get("chosen"))
@@ -217,12 +243,12 @@ def export_onnx(
 
 
 def export_tflite(
-    staged: Staged, keras_model, cfg: TrainConfig, inputs: ParityInputs, quantize, atol
+    staged: Staged, keras_model, inputs: ParityInputs, quantize, atol
 ) -> list[ParityResult]:
     results = []
     for variant in ("fp32", *[q for q in quantize if q in tflite_export.VARIANTS]):
         tmp = staged.path("tflite", variant, {"graph_form": "keras-unrolled"})
-        tmp.write_bytes(tflite_export.convert(keras_model, cfg, variant))
+        tmp.write_bytes(tflite_export.convert(keras_model, inputs.ids.shape[1], variant))
         predict = TfliteBackend(tmp).predict_ids
         if variant == "fp32":
             kw = dict(format="tflite", variant=variant, runtime=RUNTIMES["tflite"], atol=atol)
@@ -266,10 +292,14 @@ def export_bundle(
     """Export ``formats`` (and quantized variants), gate on parity, update the manifest.
     ``measure_seconds``: also time each candidate ONNX form (information only)."""
     bundle = Bundle.open(path)
-    cfg = TrainConfig.from_dict(bundle.manifest["model"]["config"])
+    cfg = trained_config(bundle)
     keras_model = load_keras_model(bundle)
-    echo(f"bundle {bundle.path}: {cfg.cell} cell, maxlen {cfg.maxlen}, vocab {cfg.vocab_size}")
-    inputs = keras_parity_inputs(bundle, keras_model)
+    sig = bundle.signature
+    echo(
+        f"bundle {bundle.path}: {bundle.manifest['model'].get('architecture', 'a Keras model')}; "
+        f"{sig.output.kind} output, {sig.input.kind} tokenizer, maxlen {sig.input.maxlen}"
+    )
+    inputs = parity_inputs(bundle, keras_model)
     echo(f"parity set: {inputs.n_test} test reviews + {len(inputs.ids) - inputs.n_test} edge rows")
     staged = Staged(bundle)
     try:
@@ -279,7 +309,7 @@ def export_bundle(
                 staged, keras_model, cfg, inputs, quantize, atol, echo, measure_seconds
             )
         if "tflite" in formats:
-            results += export_tflite(staged, keras_model, cfg, inputs, quantize, atol)
+            results += export_tflite(staged, keras_model, inputs, quantize, atol)
         failed = [r for r in results if not r.passed]
         if failed:
             raise ParityError(
@@ -298,8 +328,9 @@ def verify_bundle(
     """Heavy verify: Keras runs live. Checks that the recording still matches the ``.keras``
     file, then every exported file against live Keras (quantized: by their criteria)."""
     bundle = Bundle.open(path)  # hashes first: a tampered file is refused by name
-    live = keras_parity_inputs(bundle, load_keras_model(bundle))
     recorded = recorded_inputs(bundle)
+    # Keras runs on the recorded rows themselves, whatever edge rows this rnnkit would add.
+    live = live_keras(recorded, bundle, load_keras_model(bundle))
     results = [
         compare_outputs(
             live,

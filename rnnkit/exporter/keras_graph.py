@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-
 import onnx
 from onnx import TensorProto, helper
 
@@ -134,7 +133,9 @@ def problems(model) -> list[str]:
         name = type(call.layer).__name__
         module = type(call.layer).__module__
         if name not in CONVERTERS or not module.startswith("keras."):
-            kind = "a nested model" if hasattr(call.layer, "layers") else "not a layer rnnkit converts"
+            kind = (
+                "a nested model" if hasattr(call.layer, "layers") else "not a layer rnnkit converts"
+            )
             found.append(f"{call.where()}: {kind}; supported: {', '.join(sorted(CONVERTERS))}")
             continue
         if getattr(getattr(call.layer, "dtype_policy", None), "quantization_mode", None):
@@ -165,8 +166,7 @@ def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
     for call in calls:
         emit = CONVERTERS[type(call.layer).__name__].emit
         args = [
-            _constant(g, a.value) if isinstance(a, Constant) else tensors[a]
-            for a in call.inputs
+            _constant(g, a.value) if isinstance(a, Constant) else tensors[a] for a in call.inputs
         ]
         if call.mask is not None:  # the mask Keras passes this call, as Keras computed it
             args[0] = Tensor(args[0].name, args[0].shape, tensors[call.mask].name)

@@ -1,11 +1,13 @@
 """ONNX conversion: build each candidate graph form; ``export.py`` measures and picks one.
 
 Forms:
-  ``tf2onnx``          tf2onnx on the Keras model as trained (SimpleRNN -> ``Loop``;
-                       LSTM/GRU -> the native ONNX ``LSTM``/``GRU`` ops).
-  ``tf2onnx-unrolled`` tf2onnx on a clone built with ``unroll=True`` (same weights).
   ``folded``           rnnkit's own unrolled graph with the input projection folded into the
-                       embedding table (see ``onnx_graph.py``).
+                       embedding table (see ``onnx_graph.py``); the seed's architecture only.
+  ``layers``           the per-layer converter registry (``layers/``, ``keras_graph.py``):
+                       any model built from the layers it lists, masks included.
+  ``tf2onnx-unrolled`` tf2onnx on a clone built with ``unroll=True`` (same weights).
+  ``tf2onnx``          tf2onnx on the Keras model as it is (SimpleRNN -> ``Loop``;
+                       LSTM/GRU -> the native ONNX ``LSTM``/``GRU`` ops).
 
 tf2onnx's ``from_keras`` fails on Keras 3 models, so every conversion goes through
 ``from_function`` on a ``tf.function`` with a named input signature.
@@ -18,11 +20,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
-from ..training.model import TrainConfig, build_model
+from ..training.model import TrainConfig
+from .keras_graph import to_onnx as layers_onnx
 from .onnx_graph import folded_rnn_onnx
+from .unrolled import unrolled_clone
 
 #: In order of preference: the first that agrees with Keras on every runtime is exported.
-FORMS = ("folded", "tf2onnx-unrolled", "tf2onnx")
+FORMS = ("folded", "layers", "tf2onnx-unrolled", "tf2onnx")
 #: Opsets tried, lowest first. 13 is the floor: its Split takes sizes as an input (as the
 #: folded graph writes it) and tf2onnx 1.17 emits nothing older; 18 is tf2onnx's newest.
 OPSETS = tuple(range(13, 19))
@@ -52,7 +56,7 @@ def set_portable_versions(model: onnx.ModelProto) -> None:
     model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
 
 
-def _from_keras(keras_model, maxlen: int, opset: int) -> onnx.ModelProto:
+def _from_keras(keras_model, maxlen: int, units: int, opset: int) -> onnx.ModelProto:
     import tensorflow as tf
     import tf2onnx
 
@@ -62,18 +66,21 @@ def _from_keras(keras_model, maxlen: int, opset: int) -> onnx.ModelProto:
     _rename(model, model.graph.input[0].name, INPUT_NAME)
     _rename(model, model.graph.output[0].name, OUTPUT_NAME)
     out = model.graph.output[0].type.tensor_type.shape
-    out.dim[0].dim_param, out.dim[1].dim_value = "batch", 1
+    out.dim[0].dim_param, out.dim[1].dim_value = "batch", units
     inp = model.graph.input[0].type.tensor_type.shape
     inp.dim[0].dim_param = "batch"
     return model
 
 
-def convert(form: str, keras_model, cfg: TrainConfig) -> onnx.ModelProto:
+def convert(
+    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int
+) -> onnx.ModelProto:
     """One candidate ONNX model for ``keras_model`` (float32), at the lowest opset in
-    ``OPSETS`` whose full check accepts it, with the matching IR version."""
+    ``OPSETS`` whose full check accepts it, with the matching IR version. ``cfg``: the
+    training config of a model rnnkit trained (None for an imported one)."""
     errors = []
     for opset in OPSETS:
-        model = _convert_at(form, keras_model, cfg, opset)
+        model = _convert_at(form, keras_model, cfg, maxlen, units, opset)
         set_portable_versions(model)
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -84,17 +91,22 @@ def convert(form: str, keras_model, cfg: TrainConfig) -> onnx.ModelProto:
     raise ValueError(f"{form}: no opset in {OPSETS[0]}-{OPSETS[-1]} validates: {errors}")
 
 
-def _convert_at(form: str, keras_model, cfg: TrainConfig, opset: int) -> onnx.ModelProto:
+def _convert_at(
+    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, opset: int
+) -> onnx.ModelProto:
     if form == "folded":
-        if cfg.bidirectional or cfg.pooling != "last" or not cfg.dense_units:
+        seed_like = cfg is not None and not cfg.bidirectional and cfg.pooling == "last"
+        if not seed_like or not cfg.dense_units or cfg.spatial_dropout:
             raise ValueError("the folded form is written for the seed's architecture only")
-        return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), cfg.maxlen, opset=opset)
+        return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), maxlen, opset=opset)
+    if form == "layers":
+        if opset != OPSETS[0]:
+            raise ValueError("the layers form is written at the lowest opset only")
+        return layers_onnx(keras_model, maxlen, units)
     if form == "tf2onnx":
-        return _from_keras(keras_model, cfg.maxlen, opset)
+        return _from_keras(keras_model, maxlen, units, opset)
     if form == "tf2onnx-unrolled":
-        clone = build_model(cfg, unroll=True, compile=False)
-        clone.set_weights(keras_model.get_weights())
-        return _from_keras(clone, cfg.maxlen, opset)
+        return _from_keras(unrolled_clone(keras_model, maxlen), maxlen, units, opset)
     raise ValueError(f"unknown ONNX form {form!r}; choose from {', '.join(FORMS)}")
 
 

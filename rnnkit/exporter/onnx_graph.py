@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
 from .graph import GraphBuilder
@@ -42,7 +42,7 @@ def folded_rnn_onnx(
     g.const("folded_embedding", _f32(table))
     g.const("recurrent_kernel", _f32(rec))
     steps = g.op("Gather", "folded_embedding", INPUT_NAME, axis=0)  # [batch, maxlen, gates]
-    
+
     units = rec.shape[0]
     h = c = None
     for t in range(maxlen):

@@ -1,26 +1,20 @@
-"""TFLite conversion.
-
-TFLite cannot lower the SimpleRNN ``while`` loop (``TensorListReserve`` needs a static
-element shape), so the converter gets a clone built with ``unroll=True`` and the trained
-weights; the result runs on ``ai_edge_litert`` with any batch size.
-"""
+"""TFLite conversion, from a clone of the model with its recurrent layers unrolled (see
+``unrolled.py``); the result runs on ``ai_edge_litert`` with any batch size."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 
-from ..training.model import TrainConfig, build_model
+from .unrolled import unrolled_clone
 
 VARIANTS = ("fp32", "int8", "float16")
 
 
-def convert(keras_model, cfg: TrainConfig, variant: str = "fp32") -> bytes:
+def convert(keras_model, maxlen: int, variant: str = "fp32") -> bytes:
     import tensorflow as tf
 
-    clone = build_model(cfg, unroll=True, compile=False)
-    clone.set_weights(keras_model.get_weights())
-    converter = tf.lite.TFLiteConverter.from_keras_model(clone)
+    converter = tf.lite.TFLiteConverter.from_keras_model(unrolled_clone(keras_model, maxlen))
     if variant == "int8":
         # Dynamic-range quantisation: int8 weights, float activations; no calibration data.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -20,6 +20,10 @@ class ParityError(RnnkitError):
     """An exported model that does not say what the Keras model said."""
 
 
+class ModelFileError(RnnkitError):
+    """A user's model or tokenizer file that rnnkit will not take in (the message says why)."""
+
+
 class MissingExtraError(RnnkitError):
     """A feature needs an optional extra that is not installed (the message says which)."""
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +15,12 @@ import numpy as np
 
 from ..runtime.model.bundle import (
     HF_TOKENIZER_FILE,
-    PARITY_SET_FILE,
     TOKENIZER_FILE,
     Bundle,
+    new_bundle_dir,
     new_manifest,
+    rnnkit_signature,
+    write_parity_set,
 )
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer
@@ -232,10 +232,7 @@ def write_bundle(
     half a bundle."""
     from .hf_tokenizer import write_hf_tokenizer
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        os.chmod(work, 0o755)
+    with new_bundle_dir(out) as work:
         # Saved without optimizer state: the bundle carries an inference model (1/3 the size).
         inference_model = build_model(cfg, compile=False)
         inference_model.set_weights(model.get_weights())
@@ -244,26 +241,21 @@ def write_bundle(
         write_hf_tokenizer(tokenizer, work / HF_TOKENIZER_FILE)
         ids, labels = parity_set
         # The held-out inputs travel with the model: export and verify need no training data.
-        np.savez_compressed(
-            work / PARITY_SET_FILE, ids=ids.astype(np.int32), labels=labels.astype(np.int8)
-        )
+        write_parity_set(work, ids, labels)
         (work / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
         write_history(metrics["history"], work / "history.csv")
         save_plot(metrics["history"], work / "training.png")
-        bundle = Bundle(work, new_manifest(tokenizer, cfg.to_dict(), metrics["versions"]))
-        bundle.manifest["model"]["architecture"] = cfg.describe()
+        model_entry = {"origin": "trained", "cell": cfg.cell, "config": cfg.to_dict()}
+        model_entry["architecture"] = cfg.describe()
+        bundle = Bundle(
+            work, new_manifest(rnnkit_signature(tokenizer), model_entry, metrics["versions"])
+        )
         bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
         bundle.manifest["data"] = origin
         for name in sorted(os.listdir(work)):
             bundle.record_file(name)
         bundle.write_manifest()
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     bundle.path = out
     return bundle
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-
 from . import Tensor, activate, activation_problem, all_problems, register, weight
 from .core import _channels_last
 
@@ -75,4 +74,3 @@ def _tuple(value) -> tuple:
 register("MaxPooling1D", problem=_channels_last)(_pool("MaxPool"))
 # TensorFlow's "same" average leaves the padding out of the count, as count_include_pad=0.
 register("AveragePooling1D", problem=_channels_last)(_pool("AveragePool", count_include_pad=0))
-

@@ -102,7 +102,9 @@ def concatenate(g, layer, inputs):
     axis = layer.axis
     y = g.op("Concat", *(t.name for t in inputs), axis=axis)
     shape = list(inputs[0].shape)
-    shape[axis if axis < 0 else axis - 1] = sum(t.shape[axis if axis < 0 else axis - 1] for t in inputs)
+    shape[axis if axis < 0 else axis - 1] = sum(
+        t.shape[axis if axis < 0 else axis - 1] for t in inputs
+    )
     return Tensor(y, tuple(shape))
 
 

@@ -9,10 +9,9 @@ same rule; ONNX's ``sequence_lens``, which assumes the kept steps come first, is
 
 from __future__ import annotations
 
-
 from onnx import TensorProto, helper
 
-from . import Tensor, activate, activation_problem, all_problems, register, weight
+from . import Tensor, activate, activation_problem, register, weight
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
@@ -98,7 +97,9 @@ def run_rnn(g, layer, x: Tensor, zero_output: bool) -> tuple[list[str], str]:
                 gates = g.op("MatMul", h, g.const(f"{name}_rec_zr", rec[:, : 2 * units]))
                 hz, hr = g.split(gates, [units] * 2)
                 z, r = ract(g.op("Add", xz, hz)), ract(g.op("Add", xr, hr))
-                rh = g.op("MatMul", g.op("Mul", r, h), g.const(f"{name}_rec_h", rec[:, 2 * units :]))
+                rh = g.op(
+                    "MatMul", g.op("Mul", r, h), g.const(f"{name}_rec_h", rec[:, 2 * units :])
+                )
                 cand = act(g.op("Add", xh, rh))
             one_minus_z = g.op("Sub", g.scalar(1.0), z)
             new_h = g.op("Add", g.op("Mul", z, h), g.op("Mul", one_minus_z, cand))
@@ -156,5 +157,3 @@ def bidirectional(g, layer, inputs):
     else:
         y, width = g.op("Mul", g.op("Add", a, b), g.scalar(0.5)), units
     return Tensor(y, (*steps, width))
-
-

@@ -13,12 +13,15 @@ file's external-data references must be files the manifest lists.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
 import hashlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -339,19 +342,17 @@ def upgrade_manifest(manifest: dict) -> dict:
     return upgraded
 
 
-def new_manifest(
-    tokenizer: Tokenizer, config: dict, versions: dict, output: OutputSpec | None = None
-) -> dict:
+def new_manifest(signature: Signature, model: dict, versions: dict) -> dict:
+    """A fresh v2 manifest: the signature, the model entry (a trained model's config, or
+    where an imported one came from) and the library versions; files are added later."""
     from ..._version import __version__
 
-    spec = rnnkit_tokenizer_spec(tokenizer, TOKENIZER_FILE, HF_TOKENIZER_FILE)
-    signature = Signature(InputSpec(tokenizer.maxlen, spec), output or OutputSpec())
     return {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
         "rnnkit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": {"cell": config["cell"], "config": config},
+        "model": model,
         "signature": signature.to_dict(),
         "files": {},
         "formats": {},
@@ -359,3 +360,33 @@ def new_manifest(
         "metrics": {},
         "versions": {"python": sys.version.split()[0], **versions},
     }
+
+
+def rnnkit_signature(tokenizer: Tokenizer, output: OutputSpec | None = None) -> Signature:
+    """The signature of a model fed by rnnkit's own tokenizer contract (and its HF twin)."""
+    spec = rnnkit_tokenizer_spec(tokenizer, TOKENIZER_FILE, HF_TOKENIZER_FILE)
+    return Signature(InputSpec(tokenizer.maxlen, spec), output or OutputSpec())
+
+
+def write_parity_set(folder: Path, ids: np.ndarray, labels: np.ndarray) -> None:
+    """The parity inputs: token ids, and each row's class index (-1: not labelled)."""
+    np.savez_compressed(
+        folder / PARITY_SET_FILE, ids=ids.astype(np.int32), labels=labels.astype(np.int8)
+    )
+
+
+@contextlib.contextmanager
+def new_bundle_dir(out: Path):
+    """A temp folder beside ``out`` to write a bundle into; on success it replaces ``out``
+    whole, on any failure it is removed: a crash never leaves half a bundle."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        os.chmod(work, 0o755)
+        yield work
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(work, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

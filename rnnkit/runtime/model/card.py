@@ -5,23 +5,26 @@ from __future__ import annotations
 from .bundle import Bundle
 
 
-def model_card(bundle: Bundle) -> str:
-    m = bundle.manifest
-    cfg = m["model"]["config"]
-    metrics = m.get("metrics", {})
+def _origin(model: dict, metrics: dict, data: dict, out) -> list[str]:
+    """Where the model came from: rnnkit's training run, or a user's file."""
+    if model.get("origin") == "imported":
+        src = model["source"]
+        appended = model.get("appended_activation")
+        acc = metrics.get("sample_accuracy")
+        return [
+            f"  model        {model['architecture']}"
+            + (f" (+ {appended} on its logits)" if appended else ""),
+            f"  imported     {src['file']}, sha256 {src['sha256'][:12]}…; rnnkit did not "
+            "train this model",
+            f"  parity set   {data.get('source')}"
+            + ("" if acc is None else f"; Keras accuracy on it {acc:.4f}"),
+        ]
+    cfg = model["config"]
     data = metrics.get("data", {})
-    sig = bundle.signature
-    tok, out = sig.input.tokenizer, sig.output
-    lines = [
-        f"rnnkit bundle  {bundle.path}",
-        # Hashes prove a bundle consistent with itself, not who made it: compare this with
-        # the digest its publisher announced.
-        f"  digest       sha256:{bundle.digest} (of manifest.json, which lists every file's "
-        "sha256)",
-        f"  created      {m.get('created')} by rnnkit {m.get('rnnkit_version')}",
+    return [
         # Written at train time; bundles from before recipes hold the seed's architecture.
         "  model        "
-        + m["model"].get(
+        + model.get(
             "architecture",
             f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> {cfg['cell']} "
             f"RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
@@ -33,13 +36,29 @@ def model_card(bundle: Bundle) -> str:
         f"  data         {data.get('source')}: {data.get('train')} train / "
         f"{data.get('validation')} validation / {data.get('test')} test",
     ]
+
+
+def model_card(bundle: Bundle) -> str:
+    m = bundle.manifest
+    metrics = m.get("metrics", {})
+    sig = bundle.signature
+    tok, out = sig.input.tokenizer, sig.output
+    lines = [
+        f"rnnkit bundle  {bundle.path}",
+        # Hashes prove a bundle consistent with itself, not who made it: compare this with
+        # the digest its publisher announced.
+        f"  digest       sha256:{bundle.digest} (of manifest.json, which lists every file's "
+        "sha256)",
+        f"  created      {m.get('created')} by rnnkit {m.get('rnnkit_version')}",
+        *_origin(m["model"], metrics, m.get("data", {}), out),
+    ]
     if "test_accuracy" in metrics:
         lines.append(
             f"  test         accuracy {metrics['test_accuracy']:.4f}, loss "
             f"{metrics['test_loss']:.4f}, ROC AUC {metrics['test_roc_auc']:.4f}"
         )
     lines.append(
-        f"  tokenizer    {tok.get('kind', 'rnnkit')}: {tok['words']} words (vocab_size "
+        f"  tokenizer    {tok.get('kind', 'rnnkit')}: {tok.get('words')} words (vocab_size "
         f"{tok['vocab_size']}), maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, "
         f"truncating {tok.get('truncating', 'pre')}, sha256 {tok['fingerprint'][:12]}…"
     )

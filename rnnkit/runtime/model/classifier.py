@@ -13,7 +13,7 @@ from ..errors import UsageError
 from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
 from .signature import BINARY
-from .statuses import EMPTY_CODE, MISSING_CODE, NO_WORDS_CODE, OK_CODE, RowStats
+from .statuses import EMPTY_CODE, MISSING_CODE, NO_OUTPUT_CODE, NO_WORDS_CODE, OK_CODE, RowStats
 from .verify import self_check
 
 
@@ -57,7 +57,11 @@ class SentimentModel:
             probs[:] = self.predict_ids(ids)
         elif scorable.any():
             probs[scorable] = self.predict_ids(ids[scorable])
-        return probs, status, RowStats.from_ids(ids, counts)
+        undefined = np.isnan(probs).any(axis=1) & scorable
+        if undefined.any():
+            status[undefined] = NO_OUTPUT_CODE
+            probs[undefined] = np.nan
+        return probs, status, RowStats.from_ids(ids, counts, self.tokenizer.oov_id)
 
     def predict(
         self,

@@ -16,8 +16,11 @@ OK = "ok"
 MISSING = "missing_text"  # null / absent field
 EMPTY = "empty_text"  # empty or whitespace only
 NO_WORDS = "no_words"  # text without a single letter or digit: nothing to score
-STATUSES = (OK, MISSING, EMPTY, NO_WORDS)
-OK_CODE, MISSING_CODE, EMPTY_CODE, NO_WORDS_CODE = range(len(STATUSES))
+#: The model gives no number for the text: Keras itself says NaN (e.g. an average over
+#: masked steps when every step is padding). Never an invented score.
+NO_OUTPUT = "no_model_output"
+STATUSES = (OK, MISSING, EMPTY, NO_WORDS, NO_OUTPUT)
+OK_CODE, MISSING_CODE, EMPTY_CODE, NO_WORDS_CODE, NO_OUTPUT_CODE = range(len(STATUSES))
 
 
 @dataclass
@@ -30,8 +33,8 @@ class RowStats:
     window: np.ndarray
 
     @classmethod
-    def from_ids(cls, ids: np.ndarray, counts: np.ndarray) -> RowStats:
+    def from_ids(cls, ids: np.ndarray, counts: np.ndarray, oov_id: int = OOV_ID) -> RowStats:
         # The window holds min(words, maxlen) ids: no need to count the padding.
         return cls(
-            counts, np.count_nonzero(ids == OOV_ID, axis=1), np.minimum(counts, ids.shape[1])
+            counts, np.count_nonzero(ids == oov_id, axis=1), np.minimum(counts, ids.shape[1])
         )

@@ -155,7 +155,7 @@ def score_files(
     Parquet or JSON Lines by extension (or ``input_format``), ``.gz`` for the text formats.
     Output columns: ``source`` (the file, when several are scored), ``id`` (``id_column``
     or the 0-based row number within its file), ``probability``, ``label`` (positive/
-    negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words) and,
+    negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words, no_model_output) and,
     with ``keep_columns``, the input columns; ``diagnostics`` adds ``tokens``, ``oov`` and
     ``truncated``. A row that cannot be scored keeps its place with an empty probability
     and label. The returned summary (also written as JSON to ``summary``) holds the counts,

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..model.signature import OutputSpec
 from ..model.statuses import OK, OK_CODE, STATUSES, RowStats
+from ..text.contract import OOV_ID
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HIST_BINS = 10
@@ -112,9 +113,9 @@ def describe(token_hist: np.ndarray, oov_tokens: int, window_tokens: int) -> dic
     }
 
 
-def reference_stats(ids: np.ndarray, counts: np.ndarray, maxlen: int) -> dict:
+def reference_stats(ids: np.ndarray, counts: np.ndarray, maxlen: int, oov_id: int = OOV_ID) -> dict:
     """The training-time figures (over the held-out split), stored in the bundle."""
-    stats = RowStats.from_ids(ids, counts)
+    stats = RowStats.from_ids(ids, counts, oov_id)
     hist = np.bincount(np.minimum(counts, maxlen + 1), minlength=maxlen + 2)
     return describe(hist, int(stats.oov.sum()), int(stats.window.sum()))
 

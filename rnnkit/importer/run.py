@@ -1,0 +1,163 @@
+"""``import_model``: check a user's model and tokenizer, build the parity set, write the
+bundle. Nothing is written until every check has passed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..exporter.keras_graph import functional, layer_calls, problems
+from ..runtime.errors import ModelFileError
+from ..runtime.model.bundle import Bundle, new_bundle_dir, new_manifest, write_parity_set
+from ..runtime.model.signature import InputSpec, Signature
+from ..runtime.scoring.summary import reference_stats
+from ..training.keras_file import KERAS_FILE, library_versions
+from .model_file import load_model
+from .outputs import output_spec, read_labels
+from .sample import sample_texts
+from .tokenizers import TokenizerChoice
+
+
+def describe(model) -> str:
+    """The architecture in one line, for the manifest and ``rnnkit info``."""
+    parts = []
+    for call in layer_calls(model)[0]:
+        layer, cls = call.layer, type(call.layer).__name__
+        cfg = layer.get_config() if hasattr(layer, "get_config") else {}
+        if cls == "NotEqual":
+            continue
+        if cls == "Embedding":
+            mask = ", mask_zero" if cfg.get("mask_zero") else ""
+            parts.append(f"Embedding({cfg['input_dim']}, {cfg['output_dim']}{mask})")
+        elif cls == "Bidirectional":
+            inner = cfg["layer"]
+            parts.append(
+                f"Bidirectional({inner['class_name']}({inner['config']['units']}), "
+                f"{cfg.get('merge_mode')})"
+            )
+        elif "units" in cfg:
+            act = cfg.get("activation")
+            parts.append(f"{cls}({cfg['units']}{', ' + act if isinstance(act, str) else ''})")
+        elif cls == "Activation":
+            parts.append(f"Activation({cfg.get('activation')})")
+        elif "filters" in cfg:
+            parts.append(f"{cls}({cfg['filters']}, {cfg['kernel_size'][0]})")
+        else:
+            parts.append(cls)
+    return " -> ".join(parts)
+
+
+def with_activation(model, activation: str, maxlen: int):
+    """The model with ``activation`` applied to its logits, as one flat model (same layers,
+    same weights), so Keras, ONNX and TFLite all include it."""
+    import keras
+
+    name = f"{activation}_of_logits"
+    if type(model).__name__ == "Sequential":
+        dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else "int32"
+        return keras.Sequential(
+            [keras.Input((maxlen,), dtype=dtype), *model.layers, keras.layers.Activation(activation, name=name)],
+            name=model.name,
+        )  # fmt: skip
+    graph = functional(model)
+    out = keras.layers.Activation(activation, name=name)(graph.outputs[0])
+    return keras.Model(graph.inputs, out, name=model.name)
+
+
+def _check_fit(model, tokenizer, maxlen: int) -> None:
+    """The tokenizer's ids must fit the first Embedding, and its length the model's input:
+    out-of-range ids fail in some runtimes and are silently clamped in others."""
+    embeddings = [c.layer for c in layer_calls(model)[0] if type(c.layer).__name__ == "Embedding"]
+    if not embeddings:
+        raise ModelFileError(
+            "the model has no Embedding layer: rnnkit imports text models fed token ids"
+        )
+    input_dim = int(embeddings[0].input_dim)
+    if tokenizer.vocab_size > input_dim:
+        raise ModelFileError(
+            f"the tokenizer gives ids up to {tokenizer.vocab_size - 1}, but the model's first "
+            f"Embedding ({embeddings[0].name!r}) has input_dim {input_dim}: ids past "
+            f"{input_dim - 1} have no row. Use the tokenizer the model was trained with (or "
+            "--num-words to cap it)"
+        )
+    steps = tuple(model.input_shape)[1] if len(tuple(model.input_shape)) == 2 else None
+    if steps is not None and steps != maxlen:
+        raise ModelFileError(
+            f"the model reads {steps} ids per text, the tokenizer gives {maxlen}: pass "
+            f"--maxlen {steps}"
+        )
+
+
+def import_model(
+    model_path: str | os.PathLike,
+    output: str | os.PathLike,
+    tokenizer: TokenizerChoice,
+    *,
+    labels: str | None = None,
+    logits: str | None = None,
+    sample: str | None = None,
+    text_column: str = "text",
+    label_column: str | None = None,
+    echo: Callable[[str], None] = print,
+) -> Bundle:
+    """Import ``model_path`` (``.keras`` or ``.h5``) fed by ``tokenizer`` into a bundle at
+    ``output``; then ``rnnkit export`` converts and verifies it like any other."""
+    model_path = Path(model_path)
+    model = load_model(model_path)
+    found = problems(model)
+    if found:
+        raise ModelFileError(f"{model_path}: cannot convert: " + "; ".join(found))
+    tok = tokenizer.build()
+    maxlen = tok.maxlen
+    _check_fit(model, tok, maxlen)
+    out_spec, append = output_spec(model, read_labels(labels, 0), logits)
+    if append:
+        model = with_activation(model, append, maxlen)
+    tokenizer.prove(tok)  # ids equal to the real implementation's, or refused
+    texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
+    ids, counts = tok.encode_with_counts(texts, count_all=True)
+    probs = model.predict(ids, batch_size=1024, verbose=0).reshape(len(ids), -1)
+    known = text_labels >= 0
+    accuracy = (
+        float((out_spec.decide(probs)[known] == text_labels[known]).mean()) if known.any() else None
+    )
+    source = model_path.read_bytes()
+    model_entry = {
+        "origin": "imported",
+        "architecture": describe(model) + f", maxlen {maxlen}",
+        "source": {
+            "file": model_path.name,
+            "sha256": hashlib.sha256(source).hexdigest(),
+            "bytes": len(source),
+        },
+        "appended_activation": append,
+    }
+    echo(f"model {model_path.name}: {model_entry['architecture']}")
+    echo(f"output: {out_spec.kind}, classes {', '.join(out_spec.classes)}")
+    with new_bundle_dir(Path(output)) as work:
+        model.save(work / KERAS_FILE)
+        entry = tokenizer.write(tok, work)
+        write_parity_set(work, ids, text_labels)
+        signature = Signature(InputSpec(maxlen, entry), out_spec)
+        bundle = Bundle(work, new_manifest(signature, model_entry, library_versions()))
+        bundle.manifest["metrics"] = {
+            "sample_accuracy": accuracy,
+            "reference_stats": reference_stats(ids, counts, maxlen, tok.oov_id),
+        }
+        bundle.manifest["data"] = {
+            "source": where,
+            "rows": len(texts),
+            "labelled": bool(known.any()),
+        }
+        (work / "import.json").write_text(json.dumps(model_entry, indent=2) + "\n")
+        for name in sorted(os.listdir(work)):
+            bundle.record_file(name)
+        bundle.write_manifest()
+    bundle.path = Path(output)
+    acc = "" if accuracy is None else f"; Keras accuracy on the sample {accuracy:.4f}"
+    echo(f"parity set: {len(texts)} texts from {where}{acc}")
+    echo(f"bundle written to {bundle.path}; next: rnnkit export {bundle.path} --format all")
+    return bundle
