@@ -12,7 +12,7 @@ import sys
 import click
 
 from ._version import __version__
-from .runtime.errors import MissingExtraError, ParityError, RnnkitError, UsageError
+from .runtime.errors import MissingExtraError, ParityError, RnnkitError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
 from .training.model import CELLS, RECIPES, TrainConfig
@@ -159,16 +159,37 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
 )
 @click.option(
     "--tokenizer",
-    "rnnkit_tokenizer",
     type=click.Path(dir_okay=False),
     help="An rnnkit-tokenizer.json (rnnkit's own contract).",
+)
+@click.option(
+    "--keras-tokenizer",
+    type=click.Path(dir_okay=False),
+    help="A legacy Keras Tokenizer saved with to_json().",
+)
+@click.option(
+    "--imdb-word-index",
+    type=click.Path(dir_okay=False),
+    help="A keras.datasets.imdb word index ({word: rank}).",
+)
+@click.option(
+    "--vectorizer", type=click.Path(), help="A .keras file holding a TextVectorization layer."
 )
 @click.option(
     "--maxlen",
     type=click.IntRange(1),
     default=None,
-    help="Ids per text [default: the tokenizer's, else the model's input length].",
+    help="Ids per text (pad_sequences maxlen; TextVectorization output length).",
 )
+@_choice("--padding", choices=["pre", "post"], default="pre", help="pad_sequences padding.")
+@_choice("--truncating", choices=["pre", "post"], default="pre", help="pad_sequences truncating.")
+@click.option(
+    "--num-words", type=click.IntRange(1), default=None, help="IMDB: load_data num_words."
+)
+@click.option("--skip-top", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--start-char", type=click.IntRange(0), default=1, show_default=True)
+@click.option("--oov-char", type=click.IntRange(0), default=2, show_default=True)
+@click.option("--index-from", type=click.IntRange(0), default=3, show_default=True)
 @click.option(
     "--labels",
     default=None,
@@ -188,31 +209,32 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default=None, help="Labels in --sample (class names or indices).")
-def import_(model, output, rnnkit_tokenizer, maxlen, labels, logits, sample, text_column,
-            label_column) -> None:  # fmt: skip
+def import_(model, output, labels, logits, sample, text_column, label_column, **tok) -> None:
     """Import your own Keras text classifier (.keras or .h5) into a bundle.
 
     The model is checked layer by layer (nothing in it runs: Lambda and custom layers are
     refused), its output read as binary (one sigmoid unit) or multi-class (a softmax), and
-    a parity set made from --sample (or embedded reviews) with its tokenizer. Then export,
-    verify and score it like any rnnkit bundle.
+    its tokenizer made a spec whose ids are proven equal to the real implementation's.
+    Then export, verify and score it like any rnnkit bundle.
 
     \b
     Examples:
-      rnnkit import model.keras --tokenizer rnnkit-tokenizer.json -o my-model
-      rnnkit import stars.keras --tokenizer tok.json --labels 1,2,3,4,5 -o stars \\
-          --sample reviews.csv --text-column body --label-column stars
+      rnnkit import model.keras -o my-model          # TextVectorization inside the model
+      rnnkit import model.keras --vectorizer tv.keras -o my-model
+      rnnkit import model.keras --keras-tokenizer tok.json --maxlen 200 -o my-model
+      rnnkit import seed.keras --imdb-word-index imdb_word_index.json --maxlen 100 \\
+          --num-words 10000 -o seed
+      rnnkit import stars.keras --tokenizer rnnkit-tokenizer.json --labels 1,2,3,4,5 \\
+          --sample reviews.csv --text-column body --label-column stars -o stars
       rnnkit export my-model --format all
     """
     _need_train_extra()
     from .importer.run import import_model
-    from .importer.tokenizers import TokenizerChoice
+    from .importer.tokenizers import tokenizer_choice
 
-    if rnnkit_tokenizer is None:
-        raise UsageError("say which tokenizer feeds the model: --tokenizer rnnkit-tokenizer.json")
     import_model(
-        model, output, TokenizerChoice(rnnkit_tokenizer, maxlen), labels=labels, logits=logits,
-        sample=sample, text_column=text_column, label_column=label_column, echo=click.echo,
+        model, output, tokenizer_choice(**tok), labels=labels, logits=logits, sample=sample,
+        text_column=text_column, label_column=label_column, echo=click.echo,
     )  # fmt: skip
 
 

@@ -31,7 +31,7 @@ def test_all_runtimes_agree_with_keras(fixture, request):
     }
     for r in results:
         assert r.passed and r.max_abs <= 1e-5, r.describe()
-        assert r.rows == 80 + 6  # the whole test split plus the edge sequences
+        assert r.rows == 80 + 7  # the whole test split plus the edge sequences
     manifest = json.loads((path / "manifest.json").read_text())
     onnx_entry = manifest["formats"]["onnx"]["fp32"]
     assert onnx_entry["graph_form"] in {c["form"] for c in onnx_entry["candidates"]}

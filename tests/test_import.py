@@ -84,7 +84,7 @@ def workdir(tmp_path_factory, corpus):
 
 def _import(workdir, name, **options):
     from rnnkit.importer.run import import_model
-    from rnnkit.importer.tokenizers import TokenizerChoice
+    from rnnkit.importer.tokenizers import RnnkitChoice
 
     keras.utils.set_random_seed(7)
     factory, opts = FAMILIES[name]
@@ -92,7 +92,7 @@ def _import(workdir, name, **options):
     model.save(workdir / f"{name}.keras")
     out = workdir / name
     import_model(
-        workdir / f"{name}.keras", out, TokenizerChoice(str(workdir / "tok.json")),
+        workdir / f"{name}.keras", out, RnnkitChoice(str(workdir / "tok.json")),
         sample=str(workdir / "sample.csv"), echo=lambda s: None, **{**opts, **options},
     )  # fmt: skip
     return out, model

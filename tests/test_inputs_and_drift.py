@@ -151,7 +151,9 @@ def test_summary_json_counts_add_up(tmp_path):
     assert res.exit_code == 0, res.output
     data = json.loads(path.read_text())
     assert data["rows"] == 20 and data["scored"] == 8
-    assert data["statuses"] == {"ok": 8, "missing_text": 4, "empty_text": 4, "no_words": 4}
+    assert data["statuses"] == {
+        "ok": 8, "missing_text": 4, "empty_text": 4, "no_words": 4, "no_model_output": 0
+    }  # fmt: skip
     assert sum(data["labels"].values()) == 8 and sum(data["probability_histogram"]) == 8
     assert data["drift"]["training"]["rows"] == 5000 and data["drift"]["input"]["rows"] == 8
     assert data["bundle"].endswith("imdb-rnn") and data["seconds"] > 0

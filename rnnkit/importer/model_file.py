@@ -21,6 +21,8 @@ MAX_MODEL_BYTES = 2 << 30
 CONTAINERS = {"Sequential", "Functional", "Model", "InputLayer"}
 #: Ops Keras records in a functional graph (the mask's ``ids != 0``), converted as layers.
 RECORDED_OPS = {"NotEqual"}
+#: Split off at import and reproduced as a tokenizer spec (``runtime/text``).
+PREPROCESSING = {"TextVectorization"}
 
 
 def read_config(path: Path) -> dict:
@@ -83,7 +85,7 @@ def _layer_entries(config: dict, depth: int = 0):
 def refuse_unsafe_layers(config: dict, path: Path) -> None:
     """Refuse, before Keras reads the file, any layer holding code or needing user code."""
     cells = {"SimpleRNNCell", "LSTMCell", "GRUCell"}
-    known = set(CONVERTERS) | CONTAINERS | RECORDED_OPS | cells
+    known = set(CONVERTERS) | CONTAINERS | RECORDED_OPS | PREPROCESSING | cells
     for entry in _layer_entries(config):
         cls, name = entry.get("class_name"), entry.get("config", {}).get("name", "?")
         module = str(entry.get("module") or "keras")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..exporter.keras_graph import functional, layer_calls, problems
-from ..runtime.errors import ModelFileError
+from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.model.bundle import Bundle, new_bundle_dir, new_manifest, write_parity_set
 from ..runtime.model.signature import InputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
@@ -18,7 +18,7 @@ from ..training.keras_file import KERAS_FILE, library_versions
 from .model_file import load_model
 from .outputs import output_spec, read_labels
 from .sample import sample_texts
-from .tokenizers import TokenizerChoice
+from .tokenizers import TextVectorizationChoice, TokenizerChoice, text_vectorization_layer
 
 
 def describe(model) -> str:
@@ -67,6 +67,13 @@ def with_activation(model, activation: str, maxlen: int):
     return keras.Model(graph.inputs, out, name=model.name)
 
 
+def numeric_part(model, vectorizer):
+    """The model from the vectorizer's output (token ids) on: what ONNX and TFLite get."""
+    import keras
+
+    return keras.Model(vectorizer.output, model.output, name=model.name)
+
+
 def _check_fit(model, tokenizer, maxlen: int) -> None:
     """The tokenizer's ids must fit the first Embedding, and its length the model's input:
     out-of-range ids fail in some runtimes and are silently clamped in others."""
@@ -107,6 +114,15 @@ def import_model(
     ``output``; then ``rnnkit export`` converts and verifies it like any other."""
     model_path = Path(model_path)
     model = load_model(model_path)
+    vectorizer = text_vectorization_layer(model)
+    if vectorizer is not None:  # string input: the layer becomes the spec, the rest is exported
+        if not isinstance(tokenizer, TextVectorizationChoice) or tokenizer.path is not None:
+            raise UsageError(
+                f"{model_path.name} holds its own TextVectorization layer "
+                f"({vectorizer.name!r}); import it without a tokenizer option"
+            )
+        tokenizer.layer = vectorizer
+        model = numeric_part(model, vectorizer)
     found = problems(model)
     if found:
         raise ModelFileError(f"{model_path}: cannot convert: " + "; ".join(found))
@@ -117,6 +133,15 @@ def import_model(
     if append:
         model = with_activation(model, append, maxlen)
     tokenizer.prove(tok)  # ids equal to the real implementation's, or refused
+    if tokenizer.proof is None:
+        echo(
+            f"note: the {tok.kind} spec was not proven against tf_keras here (not installed: "
+            'pip install --no-deps "tf-keras==<your TensorFlow version>"); rnnkit\'s tests '
+            "prove it on fuzzed text"
+        )
+    else:
+        echo(f"tokenizer: {tok.kind}, ids equal to {tokenizer.proof['against']} on "
+             f"{tokenizer.proof.get('texts', 0)} texts")  # fmt: skip
     texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
     ids, counts = tok.encode_with_counts(texts, count_all=True)
     probs = model.predict(ids, batch_size=1024, verbose=0).reshape(len(ids), -1)

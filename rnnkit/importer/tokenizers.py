@@ -1,26 +1,62 @@
-"""The tokenizer an imported model is fed by, chosen on the command line: each choice builds
-the runtime tokenizer, proves it against the real implementation where one exists, and
-writes its spec into the bundle."""
+"""The tokenizer an imported model is fed by, chosen on the command line. Each choice
+builds the runtime tokenizer, proves it against the real implementation where one exists,
+and writes its spec into the bundle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runtime.errors import ModelFileError
+import numpy as np
+
+from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.model.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE
 from ..runtime.model.signature import rnnkit_tokenizer_spec
+from ..runtime.text.imdb import ImdbWordIndex
+from ..runtime.text.keras_tokenizer import KerasTokenizer
+from ..runtime.text.sequences import checked_words, read_json
+from ..runtime.text.text_vectorization import STANDARDIZE, TextVectorization
 from ..runtime.text.tokenizer import Tokenizer
+from .proof import prove
+
+SPEC_FILE = "tokenizer-spec.json"
+
+
+def _read(path: str, what: str) -> object:
+    try:
+        return read_json(path)
+    except FileNotFoundError as exc:
+        raise UsageError(f"{what} {path}: no such file") from exc
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{what} {path}: not readable JSON ({exc})") from exc
+
+
+def _tf_keras():
+    try:
+        import tf_keras
+
+        return tf_keras
+    except ImportError:
+        return None
+
+
+def _keras_pad(seqs: list[list[int]], tok) -> np.ndarray:
+    import keras
+
+    return keras.utils.pad_sequences(
+        seqs, maxlen=tok.maxlen, padding=tok.padding, truncating=tok.truncating, value=0
+    ).astype(np.int32)
 
 
 @dataclass
-class TokenizerChoice:
+class RnnkitChoice:
     """rnnkit's own contract, from an ``rnnkit-tokenizer.json`` (the default spec)."""
 
     path: str
     maxlen: int | None = None
+    proof: dict | None = None
 
-    def build(self):
+    def build(self, model=None):
         try:
             tok = Tokenizer.load(self.path)
         except (OSError, ValueError, KeyError) as exc:
@@ -30,7 +66,8 @@ class TokenizerChoice:
         return tok
 
     def prove(self, tok) -> None:
-        """rnnkit's contract is its own reference: nothing outside to compare with."""
+        """rnnkit's contract is its own reference, fuzzed against its compiled scan."""
+        self.proof = {"against": "rnnkit's own contract"}
 
     def write(self, tok, folder: Path) -> dict:
         from ..training.hf_tokenizer import write_hf_tokenizer
@@ -38,3 +75,224 @@ class TokenizerChoice:
         tok.save(folder / TOKENIZER_FILE)
         write_hf_tokenizer(tok, folder / HF_TOKENIZER_FILE)
         return rnnkit_tokenizer_spec(tok, TOKENIZER_FILE, HF_TOKENIZER_FILE)
+
+
+class _SpecChoice:
+    proof: dict | None = None
+
+    def write(self, tok, folder: Path) -> dict:
+        tok.save(folder / SPEC_FILE)
+        entry = tok.signature_entry(SPEC_FILE)
+        entry["proof"] = self.proof
+        entry["hf_twin"] = None  # no tokenizer.json twin for this spec yet
+        return entry
+
+
+@dataclass
+class KerasTokenizerChoice(_SpecChoice):
+    """A legacy Keras ``Tokenizer`` saved with ``to_json()``, plus ``pad_sequences``."""
+
+    path: str
+    maxlen: int | None
+    padding: str = "pre"
+    truncating: str = "pre"
+
+    def build(self, model=None):
+        if self.maxlen is None:
+            raise UsageError("--keras-tokenizer needs --maxlen (the pad_sequences length)")
+        doc = _read(self.path, "--keras-tokenizer")
+        try:
+            return KerasTokenizer.from_keras_json(
+                doc, self.maxlen, self.padding, self.truncating, self.path
+            )
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ModelFileError(f"{self.path}: {exc}") from exc
+
+    def prove(self, tok) -> None:
+        tfk = _tf_keras()
+        if tfk is None:
+            self.proof = None  # said on the console and in rnnkit info
+            return
+        import json
+
+        from tf_keras.preprocessing.text import tokenizer_from_json
+
+        real = tokenizer_from_json(json.dumps(_read(self.path, "--keras-tokenizer")))
+        n = prove(
+            "--keras-tokenizer", tok.encode, lambda t: _keras_pad(real.texts_to_sequences(t), tok)
+        )
+        self.proof = {
+            "against": f"tf_keras {tfk.__version__} Tokenizer + pad_sequences",
+            "texts": n,
+        }
+
+
+@dataclass
+class ImdbChoice(_SpecChoice):
+    """A ``keras.datasets.imdb`` word index (``{word: rank}``) and ``load_data``'s options."""
+
+    path: str
+    maxlen: int | None
+    num_words: int | None = None
+    skip_top: int = 0
+    start_char: int | None = 1
+    oov_char: int = 2
+    index_from: int = 3
+    padding: str = "pre"
+    truncating: str = "pre"
+
+    def build(self, model=None):
+        if self.maxlen is None:
+            raise UsageError("--imdb-word-index needs --maxlen (the pad_sequences length)")
+        try:
+            index = checked_words(_read(self.path, "--imdb-word-index"), self.path)
+            return ImdbWordIndex(
+                index, self.maxlen, self.num_words, self.skip_top, self.start_char,
+                self.oov_char, self.index_from, self.padding, self.truncating,
+            )  # fmt: skip
+        except (ValueError, TypeError) as exc:
+            raise ModelFileError(f"{self.path}: {exc}") from exc
+
+    def prove(self, tok) -> None:
+        """The words split by the real ``text_to_word_sequence``, the ranks mapped by
+        ``load_data``'s own arithmetic, padded by the real ``pad_sequences``."""
+        tfk = _tf_keras()
+        if tfk is None:
+            self.proof = None
+            return
+        from tf_keras.preprocessing.text import text_to_word_sequence
+
+        def theirs(texts):
+            seqs = []
+            for text in texts:
+                ranks = [tok.word_index.get(w) for w in text_to_word_sequence(text)]
+                x = [r + tok.index_from if r is not None else None for r in ranks]
+                x = ([tok.start_char] if tok.start_char is not None else []) + x
+                top = tok.num_words or float("inf")
+                seqs.append(
+                    [w if w is not None and tok.skip_top <= w < top else tok.oov_char for w in x]
+                )
+            return _keras_pad(seqs, tok)
+
+        n = prove("--imdb-word-index", tok.encode, theirs)
+        self.proof = {
+            "against": f"tf_keras {tfk.__version__} text_to_word_sequence + keras pad_sequences",
+            "texts": n,
+        }
+
+
+def text_vectorization_layer(model):
+    """The TextVectorization layer of ``model`` (None if it has none)."""
+    found = [
+        layer
+        for layer in getattr(model, "layers", [])
+        if type(layer).__name__ == "TextVectorization"
+    ]
+    if len(found) > 1:
+        raise ModelFileError("the model holds more than one TextVectorization layer")
+    return found[0] if found else None
+
+
+@dataclass
+class TextVectorizationChoice(_SpecChoice):
+    """A TextVectorization layer: inside the model (string input) or saved on its own."""
+
+    path: str | None = None  # a .keras file holding the layer; None: the model's own
+    maxlen: int | None = None
+    layer: object = None
+
+    def build(self, model=None):
+        if self.path is not None:
+            from .model_file import load_model
+
+            holder = load_model(self.path)
+            self.layer = text_vectorization_layer(holder)
+            if self.layer is None:
+                raise ModelFileError(f"--vectorizer {self.path}: holds no TextVectorization layer")
+        elif self.layer is None:
+            raise UsageError(
+                "the model takes token ids: say which tokenizer makes them (--tokenizer, "
+                "--keras-tokenizer, --imdb-word-index or --vectorizer)"
+            )
+        cfg = self.layer.get_config()
+        if cfg.get("standardize") not in STANDARDIZE or cfg.get("split") not in (
+            "whitespace",
+            "character",
+        ):
+            raise ModelFileError(
+                f"TextVectorization {self.layer.name!r}: standardize={cfg.get('standardize')!r}, "
+                f"split={cfg.get('split')!r}: a custom callable (or split=None) cannot be reproduced "
+                "outside TensorFlow; rnnkit reproduces the built-in options only"
+            )
+        if cfg.get("output_mode") != "int" or cfg.get("ngrams") is not None:
+            raise ModelFileError(
+                f"TextVectorization {self.layer.name!r}: output_mode={cfg.get('output_mode')!r}, "
+                f"ngrams={cfg.get('ngrams')!r}; rnnkit reproduces output_mode='int' without ngrams"
+            )
+        length = cfg.get("output_sequence_length")
+        if length is None and self.maxlen is None:
+            raise ModelFileError(
+                f"TextVectorization {self.layer.name!r} has output_sequence_length=None: it pads "
+                "each batch to its longest text, so a text's score would depend on the other "
+                "texts in its batch. Give --maxlen N to fix the length"
+            )
+        if length is not None and self.maxlen is not None and length != self.maxlen:
+            raise UsageError(
+                f"--maxlen {self.maxlen}: the layer's output_sequence_length is {length}"
+            )
+        vocab = tuple(self.layer.get_vocabulary(include_special_tokens=True))
+        return TextVectorization(
+            vocab, int(length or self.maxlen), cfg.get("standardize"), cfg.get("split")
+        )
+
+    def prove(self, tok) -> None:
+        import keras
+
+        layer = self.layer
+
+        def theirs(texts):
+            ids = np.asarray(layer(np.array(texts, dtype=object))).astype(np.int32)
+            return keras.utils.pad_sequences(
+                ids, maxlen=tok.maxlen, padding="post", truncating="post"
+            )
+
+        import tensorflow as tf
+
+        n = prove("TextVectorization", tok.encode, theirs)
+        self.proof = {"against": f"TensorFlow {tf.__version__} TextVectorization layer", "texts": n}
+
+
+TokenizerChoice = RnnkitChoice | KerasTokenizerChoice | ImdbChoice | TextVectorizationChoice
+
+
+def tokenizer_choice(
+    *,
+    tokenizer: str | None = None,
+    keras_tokenizer: str | None = None,
+    imdb_word_index: str | None = None,
+    vectorizer: str | None = None,
+    maxlen: int | None = None,
+    padding: str = "pre",
+    truncating: str = "pre",
+    **imdb,
+) -> TokenizerChoice:
+    """The one tokenizer option given (none: the model's own TextVectorization)."""
+    given = [
+        n
+        for n, v in [
+            ("--tokenizer", tokenizer),
+            ("--keras-tokenizer", keras_tokenizer),
+            ("--imdb-word-index", imdb_word_index),
+            ("--vectorizer", vectorizer),
+        ]
+        if v
+    ]
+    if len(given) > 1:
+        raise UsageError(f"give one tokenizer, not {' and '.join(given)}")
+    if tokenizer:
+        return RnnkitChoice(tokenizer, maxlen)
+    if keras_tokenizer:
+        return KerasTokenizerChoice(keras_tokenizer, maxlen, padding, truncating)
+    if imdb_word_index:
+        return ImdbChoice(imdb_word_index, maxlen, padding=padding, truncating=truncating, **imdb)
+    return TextVectorizationChoice(vectorizer, maxlen)

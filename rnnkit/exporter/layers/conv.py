@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from . import Tensor, activate, activation_problem, all_problems, register, weight
 from .core import _channels_last
+from .registry import Tensor, activate, activation_problem, all_problems, register, weight
 
 
 def same_pads(steps: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Tensor, activate, activation_problem, all_problems, register, weight
+from .registry import Tensor, activate, activation_problem, all_problems, register, weight
 
 
 def _channels_last(layer) -> str | None:

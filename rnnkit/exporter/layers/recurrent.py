@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from onnx import TensorProto, helper
 
-from . import Tensor, activate, activation_problem, register, weight
+from .registry import Tensor, activate, activation_problem, register, weight
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 

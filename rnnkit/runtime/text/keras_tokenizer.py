@@ -1,0 +1,130 @@
+"""The legacy ``keras.preprocessing.text.Tokenizer`` (now in ``tf_keras``) with
+``pad_sequences``, as its source does it, not as its documentation suggests:
+
+* ``lower`` is Python's full ``str.lower()``;
+* every character of ``filters`` becomes ``split``, then the text is split on ``split``
+  only (a no-break space or a carriage return stays inside a word); empty pieces go;
+* ``char_level``: every character (after lowering) is a token, filters unused;
+* an id at or past ``num_words`` becomes the OOV id if ``oov_token`` is set, else the
+  word is dropped; an unknown word likewise;
+* ``pad_sequences`` defaults: padding and truncating ``pre``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .sequences import SIDES, SpecTokenizer, checked_words
+
+DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+
+
+def text_to_word_sequence(text: str, filters: str, lower: bool, split: str) -> list[str]:
+    if lower:
+        text = text.lower()
+    text = text.translate(str.maketrans({c: split for c in filters}))
+    return [piece for piece in text.split(split) if piece]
+
+
+@dataclass(frozen=True, eq=False)
+class KerasTokenizer(SpecTokenizer):
+    kind = "keras-tokenizer"
+    FORMAT = "rnnkit-keras-tokenizer"
+
+    word_index: dict = field(repr=False)
+    maxlen: int
+    num_words: int | None = None
+    filters: str = DEFAULT_FILTERS
+    lower: bool = True
+    split: str = " "
+    char_level: bool = False
+    oov_token: str | None = None
+    padding: str = "pre"
+    truncating: str = "pre"
+
+    def __post_init__(self) -> None:
+        if self.padding not in SIDES or self.truncating not in SIDES:
+            raise ValueError(
+                f"padding/truncating must be pre or post, got {self.padding}/{self.truncating}"
+            )
+        if not self.split and not self.char_level:
+            raise ValueError("split must be a non-empty string")
+        if self.maxlen < 1:
+            raise ValueError(f"maxlen must be positive, got {self.maxlen}")
+        oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
+        object.__setattr__(self, "_oov_index", oov)
+
+    @classmethod
+    def from_keras_json(
+        cls,
+        doc: dict,
+        maxlen: int,
+        padding: str = "pre",
+        truncating: str = "pre",
+        where: str = "tokenizer",
+    ):
+        """From ``tokenizer.to_json()``: its ``word_index`` is itself a JSON string."""
+        import json
+
+        if not isinstance(doc, dict) or doc.get("class_name") != "Tokenizer":
+            raise ValueError(
+                f"{where}: not a Keras Tokenizer JSON (class_name {doc.get('class_name') if isinstance(doc, dict) else None!r})"
+            )
+        cfg = doc.get("config", {})
+        if cfg.get("analyzer") not in (None, "null"):
+            raise ValueError(f"{where}: a custom analyzer cannot be reproduced")
+        index = cfg.get("word_index")
+        index = json.loads(index) if isinstance(index, str) else index
+        return cls(
+            checked_words(index, where), maxlen, cfg.get("num_words"), cfg.get("filters", DEFAULT_FILTERS),
+            bool(cfg.get("lower", True)), cfg.get("split", " "), bool(cfg.get("char_level", False)),
+            cfg.get("oov_token"), padding, truncating,
+        )  # fmt: skip
+
+    def ids_and_words(self, text: str) -> tuple[list[int], int]:
+        if self.char_level:
+            seq = list(text.lower() if self.lower else text)
+        else:
+            seq = text_to_word_sequence(text, self.filters, self.lower, self.split)
+        index, cap, oov = self.word_index, self.num_words, self._oov_index  # type: ignore[attr-defined]
+        ids = []
+        for word in seq:
+            i = index.get(word)
+            if i is not None:
+                if cap and i >= cap:
+                    if oov is not None:
+                        ids.append(oov)
+                else:
+                    ids.append(i)
+            elif self.oov_token is not None:
+                ids.append(oov)
+        return ids, len(seq)
+
+    @property
+    def vocab_size(self) -> int:
+        top = max(self.word_index.values(), default=0) + 1
+        return min(top, self.num_words) if self.num_words else top
+
+    @property
+    def oov_id(self) -> int:
+        oov = self._oov_index  # type: ignore[attr-defined]
+        return -1 if oov is None else oov
+
+    def word_count(self) -> int:
+        return len(self.word_index)
+
+    def params(self) -> dict:
+        return {
+            "num_words": self.num_words, "filters": self.filters, "lower": self.lower,
+            "split": self.split, "char_level": self.char_level, "oov_token": self.oov_token,
+            "maxlen": self.maxlen, "padding": self.padding, "truncating": self.truncating,
+            "word_index": self.word_index,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return cls(
+            checked_words(data["word_index"], "word_index"), int(data["maxlen"]), data["num_words"],
+            data["filters"], data["lower"], data["split"], data["char_level"], data["oov_token"],
+            data["padding"], data["truncating"],
+        )  # fmt: skip

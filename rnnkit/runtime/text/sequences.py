@@ -1,0 +1,164 @@
+"""What the Keras-side tokenizer specs share: Keras's ``pad_sequences`` rules and a base
+class that turns a spec's "text -> ids" rule into rnnkit's tokenizer interface.
+
+A spec is a versioned JSON document with every parameter explicit (its ``to_dict``); its
+fingerprint is the sha256 of that document. These specs run their reference
+implementation (pure Python, proven equal to the real library's ids at import time and
+fuzzed in the tests); they have no compiled fast path yet, which ``rnnkit info`` says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+from ..errors import format_problem
+
+SIDES = ("pre", "post")
+#: Limits on a spec file from elsewhere (a tokenizer JSON, a word index).
+MAX_SPEC_BYTES = 256 << 20
+MAX_WORDS = 5_000_000
+MAX_WORD_CHARS = 65_536
+
+
+def pad_truncate(ids: list[int], maxlen: int, padding: str, truncating: str) -> np.ndarray:
+    """One row as Keras's ``pad_sequences`` makes it (value 0)."""
+    out = np.zeros(maxlen, np.int32)
+    kept = ids[-maxlen:] if truncating == "pre" else ids[:maxlen]
+    if kept:
+        if padding == "pre":
+            out[maxlen - len(kept) :] = kept
+        else:
+            out[: len(kept)] = kept
+    return out
+
+
+def checked_words(words: object, where: str) -> dict[str, int]:
+    """A word -> id mapping from an untrusted file: strings to non-negative ints, bounded."""
+    if not isinstance(words, dict):
+        raise ValueError(f"{where}: expected a JSON object of word -> index")
+    if len(words) > MAX_WORDS:
+        raise ValueError(f"{where}: {len(words)} words, more than {MAX_WORDS}")
+    for word, index in words.items():
+        if len(word) > MAX_WORD_CHARS:
+            raise ValueError(f"{where}: a word of {len(word)} characters (limit {MAX_WORD_CHARS})")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 2**31:
+            raise ValueError(f"{where}: word {word[:40]!r} has index {index!r}, not an int id")
+    return words
+
+
+def read_json(path: str | Path) -> object:
+    path = Path(path)
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_SPEC_BYTES >> 20} MB")
+    return json.loads(path.read_text(encoding="utf-8-sig"))
+
+
+class SpecTokenizer:
+    """rnnkit's tokenizer interface over a spec's ``ids_and_words(text)`` rule."""
+
+    kind: ClassVar[str]
+    FORMAT: ClassVar[str]
+    FORMAT_VERSION: ClassVar[int] = 1
+    pad_id = 0
+    fast_path = None  # no compiled scan for this spec yet: the reference runs
+
+    maxlen: int
+    padding: str
+    truncating: str
+
+    def ids_and_words(self, text: str) -> tuple[list[int], int]:
+        """The ids of one text before padding, and how many words it has."""
+        raise NotImplementedError
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def oov_id(self) -> int:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        raise NotImplementedError
+
+    # -- the tokenizer interface (as rnnkit's own Tokenizer) --------------------------------
+
+    def encode(self, texts, *, compiled: bool | None = None) -> np.ndarray:
+        return self.encode_with_counts(texts)[0]
+
+    def encode_with_counts(
+        self, texts: Sequence[str | None] | pa.Array, *, compiled=None, count_all: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(texts, (pa.Array, pa.ChunkedArray)):
+            texts = texts.to_pylist()
+        out = np.zeros((len(texts), self.maxlen), np.int32)
+        counts = np.zeros(len(texts), np.int64)
+        for row, text in enumerate(texts):
+            if not text:
+                if self.start_id() is not None:
+                    out[row] = pad_truncate(
+                        [self.start_id()], self.maxlen, self.padding, self.truncating
+                    )
+                continue
+            ids, counts[row] = self.ids_and_words(text)
+            out[row] = pad_truncate(ids, self.maxlen, self.padding, self.truncating)
+        return out, counts
+
+    def start_id(self) -> int | None:
+        """An id every sequence starts with, text or not (the IMDB convention's)."""
+        return None
+
+    def warm_up(self) -> None:
+        """Nothing to build: these specs run their reference implementation."""
+
+    def to_dict(self) -> dict:
+        return {"format": self.FORMAT, "format_version": self.FORMAT_VERSION, **self.params()}
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: str | Path):
+        data = read_json(path)
+        problem = (
+            format_problem(data, cls.FORMAT, cls.FORMAT_VERSION)
+            if isinstance(data, dict)
+            else "not a JSON object"
+        )
+        if problem:
+            raise ValueError(problem)
+        return cls.from_dict(data)
+
+    def signature_entry(self, file: str) -> dict:
+        """The signature's input tokenizer entry."""
+        return {
+            "kind": self.kind,
+            "file": file,
+            "fingerprint": self.fingerprint(),
+            "vocab_size": self.vocab_size,
+            "maxlen": self.maxlen,
+            "words": self.word_count(),
+            "padding": self.padding,
+            "truncating": self.truncating,
+            "pad_id": self.pad_id,
+            "oov_id": self.oov_id,
+            "fast_path": self.fast_path,
+        }
+
+    def word_count(self) -> int:
+        raise NotImplementedError

@@ -1,0 +1,90 @@
+"""Keras's ``TextVectorization`` (``output_mode="int"``), as TensorFlow runs it:
+
+* ``lower``: ``tf.strings.lower``, which lowercases ASCII letters only ("ÄÖÜ" stays);
+* ``strip_punctuation``: deletes the ASCII punctuation of Keras's regex (and ``'``);
+* ``whitespace`` split: ``tf.strings.split``, on ASCII whitespace only (U+00A0, U+3000,
+  U+2028 and U+0085 stay inside a token); ``character`` split: one token per code point;
+* ids: 0 is padding (the ``""`` entry), 1 is ``[UNK]``, then the vocabulary in order;
+* the sequence is cut and padded at the end to ``output_sequence_length`` (the first
+  tokens are kept).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
+
+STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
+SPLIT = ("whitespace", "character")
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_ASCII_SPACE = re.compile(r"[ \t\n\v\f\r]+")
+
+
+@dataclass(frozen=True, eq=False)
+class TextVectorization(SpecTokenizer):
+    kind = "text-vectorization"
+    FORMAT = "rnnkit-text-vectorization"
+
+    vocabulary: tuple = field(repr=False)  # with "" at 0 and "[UNK]" at 1, as get_vocabulary()
+    maxlen: int  # output_sequence_length
+    standardize: str | None = "lower_and_strip_punctuation"
+    split: str = "whitespace"
+    padding = "post"
+    truncating = "post"
+
+    def __post_init__(self) -> None:
+        if self.standardize not in STANDARDIZE:
+            raise ValueError(f"standardize {self.standardize!r} is not one of {STANDARDIZE}")
+        if self.split not in SPLIT:
+            raise ValueError(f"split {self.split!r} is not one of {SPLIT}")
+        vocab = self.vocabulary
+        if len(vocab) < 2 or vocab[0] != "" or len(vocab) > MAX_WORDS:
+            raise ValueError("vocabulary must start with '' (padding) then the OOV token")
+        if any(not isinstance(w, str) or len(w) > MAX_WORD_CHARS for w in vocab):
+            raise ValueError("vocabulary entries must be strings of at most 65,536 characters")
+        # Later duplicates never win in a lookup table: the first index is the id.
+        index: dict[str, int] = {}
+        for i, word in enumerate(vocab[2:], start=2):
+            index.setdefault(word, i)
+        object.__setattr__(self, "_index", index)
+
+    def tokens(self, text: str) -> list[str]:
+        if self.standardize in ("lower", "lower_and_strip_punctuation"):
+            text = text.translate(_ASCII_LOWER)
+        if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            text = _PUNCTUATION.sub("", text)
+        if self.split == "character":
+            return list(text)
+        return [t for t in _ASCII_SPACE.split(text) if t]
+
+    def ids_and_words(self, text: str) -> tuple[list[int], int]:
+        index = self._index  # type: ignore[attr-defined]
+        tokens = self.tokens(text)
+        return [index.get(t, 1) for t in tokens], len(tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocabulary)
+
+    @property
+    def oov_id(self) -> int:
+        return 1
+
+    def word_count(self) -> int:
+        return len(self.vocabulary) - 2
+
+    def params(self) -> dict:
+        return {
+            "standardize": self.standardize, "split": self.split, "output_mode": "int",
+            "output_sequence_length": self.maxlen, "maxlen": self.maxlen, "ngrams": None,
+            "padding": "post", "truncating": "post", "vocabulary": list(self.vocabulary),
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return cls(
+            tuple(data["vocabulary"]), int(data["maxlen"]), data["standardize"], data["split"]
+        )

@@ -1,0 +1,280 @@
+"""Their tokenizer, exactly: TextVectorization, the legacy Keras Tokenizer and the IMDB
+word-index convention as specs, fuzzed against the real implementations (TensorFlow's
+layer, ``tf_keras``) and carried through import -> export -> light scoring of raw text."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("tensorflow", reason="needs the [train] extra")
+tf_keras = pytest.importorskip("tf_keras", reason="CI installs tf-keras --no-deps (.ci/run)")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+from tf_keras.preprocessing.text import Tokenizer as RealTokenizer  # noqa: E402
+from tf_keras.preprocessing.text import text_to_word_sequence  # noqa: E402
+
+import rnnkit  # noqa: E402
+from rnnkit.exporter.export import export_bundle  # noqa: E402
+from rnnkit.importer.proof import EDGE_TEXTS  # noqa: E402
+from rnnkit.importer.run import import_model  # noqa: E402
+from rnnkit.importer.tokenizers import (  # noqa: E402
+    ImdbChoice,
+    KerasTokenizerChoice,
+    TextVectorizationChoice,
+)
+from rnnkit.runtime.errors import ModelFileError  # noqa: E402
+from rnnkit.runtime.text.imdb import ImdbWordIndex  # noqa: E402
+from rnnkit.runtime.text.keras_tokenizer import KerasTokenizer  # noqa: E402
+
+EXAMPLES = int(os.environ.get("RNNKIT_FUZZ_EXAMPLES", "120"))
+FUZZ = settings(
+    max_examples=EXAMPLES, derandomize=True, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)  # fmt: skip
+#: Arbitrary Unicode (no lone surrogates: no file rnnkit reads can hold one, and TensorFlow
+#: refuses them), with the characters the traps are made of drawn often.
+TRAPS = "ÄÖÜäöüßẞİΣς \u00a0\u3000\u2028\u2029\u0085\t\n\r\v\f'’!?.,-_<>/br BR"
+TEXT = st.text(
+    st.one_of(st.characters(exclude_categories=("Cs",)), st.sampled_from(TRAPS)), max_size=80
+)
+MAXLEN = 12
+
+
+@pytest.fixture(scope="module")
+def texts(imdb_texts):
+    return imdb_texts[:400]
+
+
+# -- the legacy Keras Tokenizer -------------------------------------------------------
+
+
+def _real_keras_ids(real, texts, tok):
+    seqs = real.texts_to_sequences(texts)
+    return keras.utils.pad_sequences(
+        seqs, maxlen=tok.maxlen, padding=tok.padding, truncating=tok.truncating
+    )
+
+
+KERAS_CONFIGS = {
+    "defaults": {},
+    "num_words+oov": {"num_words": 200, "oov_token": "<oov>"},
+    "num_words, no oov": {"num_words": 150},
+    "no lower, comma split": {"lower": False, "split": ",", "filters": "!?"},
+    "char_level": {"char_level": True, "oov_token": "?"},
+}
+
+
+@pytest.fixture(scope="module", params=list(KERAS_CONFIGS))
+def keras_pair(request, texts):
+    real = RealTokenizer(**KERAS_CONFIGS[request.param])
+    real.fit_on_texts(texts + ["ÄÖÜ straße İstanbul no\u00a0break"])
+    padding = "post" if "oov" in request.param else "pre"
+    ours = KerasTokenizer.from_keras_json(json.loads(real.to_json()), MAXLEN, padding, padding)
+    return real, ours
+
+
+def test_keras_tokenizer_equals_tf_keras_on_the_corpus_and_edges(keras_pair, texts):
+    real, ours = keras_pair
+    sample = texts[:200] + EDGE_TEXTS
+    assert np.array_equal(ours.encode(sample), _real_keras_ids(real, sample, ours))
+
+
+@FUZZ
+@given(st.lists(TEXT, min_size=1, max_size=8))
+def test_keras_tokenizer_fuzzed_against_tf_keras(keras_pair, batch):
+    real, ours = keras_pair
+    assert np.array_equal(ours.encode(batch), _real_keras_ids(real, batch, ours))
+
+
+def test_tf_keras_traps_hold_as_the_spec_says():
+    """Full str.lower, and a split on " " only: a no-break space stays inside a word."""
+    assert text_to_word_sequence("ÄÖÜ no\u00a0break\rx") == ["äöü", "no\u00a0break\rx"]
+
+
+# -- the IMDB convention ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def imdb_index(texts):
+    """A word index in imdb_word_index.json's format, built from the embedded reviews."""
+    real = RealTokenizer()
+    real.fit_on_texts(texts)
+    return real.word_index
+
+
+def _real_imdb_ids(spec: ImdbWordIndex, batch):
+    """load_data's arithmetic on the ranks of the real text_to_word_sequence's words."""
+    seqs = []
+    for text in batch:
+        ranks = [spec.word_index.get(w) for w in text_to_word_sequence(text)]
+        x = [spec.start_char] + [r + spec.index_from if r else spec.oov_char for r in ranks]
+        seqs.append([w if spec.skip_top <= w < spec.num_words else spec.oov_char for w in x])
+    return keras.utils.pad_sequences(seqs, maxlen=spec.maxlen)
+
+
+@FUZZ
+@given(st.lists(TEXT, min_size=1, max_size=8))
+def test_imdb_convention_fuzzed_against_the_real_split_and_padding(imdb_index, batch):
+    spec = ImdbWordIndex(imdb_index, MAXLEN, num_words=300)
+    assert np.array_equal(spec.encode(batch), _real_imdb_ids(spec, batch))
+
+
+def test_imdb_pre_truncation_cuts_the_start_id_away(imdb_index):
+    spec = ImdbWordIndex(imdb_index, 5, num_words=300)
+    short, long = spec.encode(["the film", "the film was the best film of the year"])
+    assert short.tolist()[:3] == [0, 0, 1] and 1 not in long.tolist()
+
+
+# -- TextVectorization ------------------------------------------------------------------
+
+TV_CONFIGS = {
+    "defaults": {},
+    "lower": {"standardize": "lower"},
+    "strip_punctuation": {"standardize": "strip_punctuation"},
+    "none": {"standardize": None},
+    "character": {"split": "character", "max_tokens": 60},
+}
+
+
+@pytest.fixture(scope="module", params=list(TV_CONFIGS))
+def tv_pair(request, texts):
+    config = {"max_tokens": 400, **TV_CONFIGS[request.param]}
+    layer = L.TextVectorization(output_sequence_length=MAXLEN, **config)
+    layer.adapt(texts + ["ÄÖÜ straße İstanbul no\u00a0break"])
+    return layer, TextVectorizationChoice(layer=layer).build()
+
+
+def _real_tv_ids(layer, batch):
+    return np.asarray(layer(np.array(batch, dtype=object)))
+
+
+@FUZZ
+@given(st.lists(TEXT, min_size=1, max_size=8))
+def test_text_vectorization_fuzzed_against_the_tf_layer(tv_pair, batch):
+    layer, ours = tv_pair
+    assert np.array_equal(ours.encode(batch), _real_tv_ids(layer, batch))
+
+
+def test_text_vectorization_traps_hold_as_the_spec_says(texts):
+    layer = L.TextVectorization(max_tokens=400, output_sequence_length=3)
+    layer.adapt(texts[:100] + ["no\u00a0break"])
+    ours = TextVectorizationChoice(layer=layer).build()
+    # ASCII-only lowercasing, ASCII-only whitespace split, first tokens kept, post padding.
+    assert ours.tokens("ÄB no\u00a0break x\u3000y") == ["Äb", "no\u00a0break", "x\u3000y"]
+    batch = ["ÄB no\u00a0break", "the film was the best film"]
+    assert np.array_equal(ours.encode(batch), _real_tv_ids(layer, batch))
+    assert ours.encode(batch)[0, 2] == 0  # padded at the end
+
+
+def test_batch_dependent_padding_and_custom_callables_are_refused(texts):
+    layer = L.TextVectorization(max_tokens=50)  # output_sequence_length=None
+    layer.adapt(texts[:50])
+    with pytest.raises(ModelFileError, match="depend on the other texts in its batch"):
+        TextVectorizationChoice(layer=layer).build()
+    assert TextVectorizationChoice(layer=layer, maxlen=9).build().maxlen == 9
+    custom = L.TextVectorization(max_tokens=50, output_sequence_length=5, standardize=lambda t: t)
+    custom.adapt(texts[:50])
+    with pytest.raises(ModelFileError, match="custom callable"):
+        TextVectorizationChoice(layer=custom).build()
+
+
+def test_a_spec_mismatch_refuses_the_import_naming_text_and_position(tv_pair):
+    from rnnkit.importer.proof import prove
+
+    layer, ours = tv_pair
+    with pytest.raises(ModelFileError, match=r"on text 1 \('b b'\) at position"):
+        prove(
+            "x",
+            ours.encode,
+            lambda t: ours.encode(t) + np.array([[0] * MAXLEN, [1] * MAXLEN]),
+            ["a", "b b"],
+        )
+
+
+# -- end to end: import, export, light scoring of raw text -----------------------------
+
+
+def _scores(bundle, batch):
+    return rnnkit.load(bundle).predict(batch).reshape(len(batch), -1)
+
+
+def _export_and_compare(out, batch, expected):
+    export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
+    for backend in ("onnx", "tflite"):
+        got = rnnkit.load(out, backend=backend).predict(batch).reshape(len(batch), -1)
+        # Texts without a word (empty, punctuation only) get a status and no score.
+        scored = ~np.isnan(got).all(axis=1)
+        assert scored.sum() >= len(batch) - 4
+        assert np.abs(got[scored] - expected.reshape(len(batch), -1)[scored]).max() <= 1e-5
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["signature"]["input"]["tokenizer"]["proof"]["texts"] > 30_000
+
+
+def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts, tmp_path):
+    layer = L.TextVectorization(max_tokens=300, output_sequence_length=MAXLEN)
+    layer.adapt(texts)
+    keras.utils.set_random_seed(1)
+    x = keras.Input((1,), dtype="string")
+    h = L.LSTM(4)(L.Embedding(300, 6, mask_zero=True)(layer(x)))  # post-padding, masked
+    model = keras.Model(x, L.Dense(3, activation="softmax")(h))
+    model.save(tmp_path / "tv.keras")
+    out = tmp_path / "bundle"
+    import_model(tmp_path / "tv.keras", out, TextVectorizationChoice(), echo=lambda s: None)
+    batch = texts[:30] + EDGE_TEXTS
+    import tensorflow as tf
+
+    expected = np.asarray(model(tf.constant([[t] for t in batch])))
+    _export_and_compare(out, batch, expected)
+
+
+def test_a_legacy_tokenizer_model_scores_raw_text_like_keras(texts, tmp_path):
+    real = RealTokenizer(num_words=250)  # no OOV token: unknown words are dropped
+    real.fit_on_texts(texts)
+    (tmp_path / "tok.json").write_text(real.to_json())
+    keras.utils.set_random_seed(2)
+    model = keras.Sequential([keras.Input((MAXLEN,), dtype="int32"), L.Embedding(250, 6, mask_zero=True),
+                              L.GRU(4, return_sequences=True), L.GlobalAveragePooling1D(),
+                              L.Dense(1, activation="sigmoid")])  # fmt: skip
+    model.save(tmp_path / "m.keras")
+    out = tmp_path / "bundle"
+    choice = KerasTokenizerChoice(str(tmp_path / "tok.json"), MAXLEN, "post", "post")
+    import_model(tmp_path / "m.keras", out, choice, echo=lambda s: None)
+    batch = texts[:30] + ["zzqx qqzv"]  # only unknown words: all padding, Keras says NaN
+    spec = choice.build()
+    expected = model.predict(_real_keras_ids(real, batch, spec), verbose=0)
+    assert np.isnan(expected[-1]).all()
+    export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
+    got = _scores(out, batch)
+    assert np.abs(got[:-1] - expected[:-1]).max() <= 1e-5 and np.isnan(got[-1]).all()
+    import pyarrow as pa
+
+    _, status, _ = rnnkit.load(out).score_arrow(pa.array(batch[-2:]))
+    assert status.tolist() == [0, 4]  # ok, no_model_output: no invented score
+
+
+def test_the_seed_tutorial_model_on_the_imdb_convention(texts, imdb_index, tmp_path):
+    """The seed tutorial's model, trained on ids made with the IMDB convention from a word
+    index of the same format, imported, exported and scored from raw text."""
+    (tmp_path / "imdb_word_index.json").write_text(json.dumps(imdb_index))
+    spec = ImdbWordIndex(imdb_index, 100, num_words=1000)
+    ids = _real_imdb_ids(spec, texts)
+    labels = np.array([i % 2 for i in range(len(texts))], np.float32)
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((100,), dtype="int32"), L.Embedding(1000, 8),
+                              L.SimpleRNN(8, activation="relu"), L.Dense(4, activation="relu"),
+                              L.Dropout(0.5), L.Dense(1, activation="sigmoid")])  # fmt: skip
+    model.compile("adam", "binary_crossentropy")
+    model.fit(ids, labels, epochs=1, batch_size=64, verbose=0)
+    model.save(tmp_path / "seed.keras")
+    out = tmp_path / "bundle"
+    choice = ImdbChoice(str(tmp_path / "imdb_word_index.json"), 100, num_words=1000)
+    import_model(tmp_path / "seed.keras", out, choice, echo=lambda s: None)
+    batch = texts[:30] + EDGE_TEXTS
+    _export_and_compare(out, batch, model.predict(_real_imdb_ids(spec, batch), verbose=0))
