@@ -337,3 +337,37 @@ def test_utf16_semicolon_and_json_array_inputs_equal_single_machine(spark, tmp_p
     local, far = _local_and_spark(tmp_path, [folder], "parquet", "--id-column", "review_id")
     assert sorted(far["id"]) == ["e1", "e2", "j1", "j2", "s1", "s2"]
     assert_same(far, local)
+
+
+def test_an_imported_three_class_model_gives_the_same_rows_and_columns(spark, tmp_path):
+    """Both engines read the signature: label, probability and one p_<class> per class."""
+    pytest.importorskip("tensorflow", reason="needs the [train] extra")
+    import keras
+    from keras import layers as L
+
+    from rnnkit.exporter.export import export_bundle
+    from rnnkit.importer.run import import_model
+    from rnnkit.importer.tokenizers import RnnkitChoice
+    from rnnkit.runtime.text.tokenizer import Tokenizer
+
+    rows = awkward_rows(300, seed=9, prefix="s")
+    Tokenizer.fit([t or "" for _, t in rows], 60, 10).save(tmp_path / "tok.json")
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((10,), dtype="int32"), L.Embedding(60, 4, mask_zero=True),
+                              L.GRU(3), L.Dense(3, activation="softmax")])  # fmt: skip
+    model.save(tmp_path / "stars.keras")
+    bundle = tmp_path / "stars"
+    import_model(tmp_path / "stars.keras", bundle, RnnkitChoice(str(tmp_path / "tok.json")),
+                 labels="one,two,three", echo=lambda s: None)  # fmt: skip
+    export_bundle(bundle, ("onnx",), echo=lambda s: None)
+    write_csv(tmp_path / "in.csv", rows)
+    local, far = _local_and_spark(
+        tmp_path, [tmp_path / "in.csv"], "parquet", "--model", str(bundle), "--id-column", "id"
+    )
+    assert list(local.columns) == list(far.columns)
+    assert {"p_one", "p_two", "p_three"} <= set(local.columns)
+    assert_same(far, local)
+    for column in ("p_one", "p_two", "p_three"):
+        a = far.sort_values("id")[column].to_numpy(float)
+        b = local.sort_values("id")[column].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)) and np.nanmax(np.abs(a - b)) <= 1e-6

@@ -12,8 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-pytest.importorskip("tensorflow", reason="needs the [train] extra")
-tf_keras = pytest.importorskip("tf_keras", reason="CI installs tf-keras --no-deps (.ci/run)")
+tf = pytest.importorskip("tensorflow", reason="needs the [train] extra")
+try:
+    import tf_keras
+except ImportError:
+    if os.environ.get("CI"):
+        raise  # CI must install it: see README's test command
+    pytest.skip("needs `pip install --no-deps tf-keras`", allow_module_level=True)
 
 import keras  # noqa: E402
 from keras import layers as L  # noqa: E402
@@ -50,6 +55,11 @@ MAXLEN = 12
 @pytest.fixture(scope="module")
 def texts(imdb_texts):
     return imdb_texts[:400]
+
+
+def test_the_reference_tf_keras_matches_this_tensorflow():
+    """tf-keras is installed without its dependencies: it must be the one for this TF."""
+    assert tf_keras.__version__.split(".")[:2] == tf.__version__.split(".")[:2]
 
 
 # -- the legacy Keras Tokenizer -------------------------------------------------------

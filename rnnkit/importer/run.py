@@ -139,9 +139,9 @@ def import_model(
             'pip install --no-deps "tf-keras==<your TensorFlow version>"); rnnkit\'s tests '
             "prove it on fuzzed text"
         )
-    else:
+    elif "texts" in tokenizer.proof:
         echo(f"tokenizer: {tok.kind}, ids equal to {tokenizer.proof['against']} on "
-             f"{tokenizer.proof.get('texts', 0)} texts")  # fmt: skip
+             f"{tokenizer.proof['texts']} texts")  # fmt: skip
     texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
     ids, counts = tok.encode_with_counts(texts, count_all=True)
     probs = model.predict(ids, batch_size=1024, verbose=0).reshape(len(ids), -1)

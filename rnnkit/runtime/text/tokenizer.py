@@ -98,6 +98,7 @@ class Tokenizer:
     def fit(cls, texts: Iterable[str], vocab_size: int = 10_000, maxlen: int = 100) -> Tokenizer:
         return cls(tuple(build_vocabulary(texts, vocab_size)), vocab_size, maxlen)
 
+    kind = "rnnkit"
     oov_id = OOV_ID
     pad_id = PAD_ID
 
