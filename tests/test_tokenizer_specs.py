@@ -284,7 +284,7 @@ def test_the_seed_tutorial_model_on_the_imdb_convention(texts, imdb_index, tmp_p
     model.fit(ids, labels, epochs=1, batch_size=64, verbose=0)
     model.save(tmp_path / "seed.keras")
     out = tmp_path / "bundle"
-    choice = ImdbChoice(str(tmp_path / "imdb_word_index.json"), 100, num_words=1000)
+    choice = ImdbChoice(str(tmp_path / "imdb_word_index.json"), 100, options={"num_words": 1000})
     import_model(tmp_path / "seed.keras", out, choice, echo=lambda s: None)
     batch = texts[:30] + EDGE_TEXTS
     _export_and_compare(out, batch, model.predict(_real_imdb_ids(spec, batch), verbose=0))

@@ -4,7 +4,7 @@ and writes its spec into the bundle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -129,17 +129,14 @@ class KerasTokenizerChoice(_SpecChoice):
 
 @dataclass
 class ImdbChoice(_SpecChoice):
-    """A ``keras.datasets.imdb`` word index (``{word: rank}``) and ``load_data``'s options."""
+    """A ``keras.datasets.imdb`` word index (``{word: rank}``) and ``load_data``'s options
+    (``ImdbWordIndex``'s fields: num_words, skip_top, start_char, oov_char, index_from)."""
 
     path: str
     maxlen: int | None
-    num_words: int | None = None
-    skip_top: int = 0
-    start_char: int | None = 1
-    oov_char: int = 2
-    index_from: int = 3
     padding: str = "pre"
     truncating: str = "pre"
+    options: dict = field(default_factory=dict)
 
     def build(self, model=None):
         if self.maxlen is None:
@@ -147,9 +144,8 @@ class ImdbChoice(_SpecChoice):
         try:
             index = checked_words(_read(self.path, "--imdb-word-index"), self.path)
             return ImdbWordIndex(
-                index, self.maxlen, self.num_words, self.skip_top, self.start_char,
-                self.oov_char, self.index_from, self.padding, self.truncating,
-            )  # fmt: skip
+                index, self.maxlen, padding=self.padding, truncating=self.truncating, **self.options
+            )
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{self.path}: {exc}") from exc
 
@@ -294,5 +290,5 @@ def tokenizer_choice(
     if keras_tokenizer:
         return KerasTokenizerChoice(keras_tokenizer, maxlen, padding, truncating)
     if imdb_word_index:
-        return ImdbChoice(imdb_word_index, maxlen, padding=padding, truncating=truncating, **imdb)
+        return ImdbChoice(imdb_word_index, maxlen, padding, truncating, imdb)
     return TextVectorizationChoice(vectorizer, maxlen)

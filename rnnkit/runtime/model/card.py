@@ -62,6 +62,18 @@ def model_card(bundle: Bundle) -> str:
         f"{tok['vocab_size']}), maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, "
         f"truncating {tok.get('truncating', 'pre')}, sha256 {tok['fingerprint'][:12]}…"
     )
+    if tok.get("kind", "rnnkit") != "rnnkit":
+        proof = tok.get("proof")
+        lines.append(
+            "               ids "
+            + (
+                f"proven equal to {proof['against']} on {proof.get('texts')} texts at import"
+                if proof
+                else "not proven at import (tf_keras was not installed there)"
+            )
+            + "; no compiled fast path for this spec yet (the reference runs: slower on "
+            "large files); no tokenizer.json twin"
+        )
     rule = out.rule()
     decision = (
         f"{out.classes[1]} at probability >= {rule['threshold']:g}, else {out.classes[0]}"

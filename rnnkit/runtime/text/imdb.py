@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .keras_tokenizer import DEFAULT_FILTERS, text_to_word_sequence
-from .sequences import SIDES, SpecTokenizer, checked_words
+from .sequences import SpecTokenizer, check_shape, checked_words
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,12 +32,7 @@ class ImdbWordIndex(SpecTokenizer):
     truncating: str = "pre"
 
     def __post_init__(self) -> None:
-        if self.padding not in SIDES or self.truncating not in SIDES:
-            raise ValueError(
-                f"padding/truncating must be pre or post, got {self.padding}/{self.truncating}"
-            )
-        if self.maxlen < 1:
-            raise ValueError(f"maxlen must be positive, got {self.maxlen}")
+        check_shape(self.maxlen, self.padding, self.truncating)
         if self.oov_char is None:
             raise ValueError("oov_char must be an id (raw text has words the index lacks)")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .sequences import SIDES, SpecTokenizer, checked_words
+from .sequences import SpecTokenizer, check_shape, checked_words
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -43,14 +43,9 @@ class KerasTokenizer(SpecTokenizer):
     truncating: str = "pre"
 
     def __post_init__(self) -> None:
-        if self.padding not in SIDES or self.truncating not in SIDES:
-            raise ValueError(
-                f"padding/truncating must be pre or post, got {self.padding}/{self.truncating}"
-            )
+        check_shape(self.maxlen, self.padding, self.truncating)
         if not self.split and not self.char_level:
             raise ValueError("split must be a non-empty string")
-        if self.maxlen < 1:
-            raise ValueError(f"maxlen must be positive, got {self.maxlen}")
         oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
         object.__setattr__(self, "_oov_index", oov)
 

@@ -39,6 +39,14 @@ def pad_truncate(ids: list[int], maxlen: int, padding: str, truncating: str) -> 
     return out
 
 
+def check_shape(maxlen: int, padding: str, truncating: str) -> None:
+    """``pad_sequences``'s parameters, as every Keras-side spec takes them."""
+    if padding not in SIDES or truncating not in SIDES:
+        raise ValueError(f"padding/truncating must be pre or post, got {padding}/{truncating}")
+    if maxlen < 1:
+        raise ValueError(f"maxlen must be positive, got {maxlen}")
+
+
 def checked_words(words: object, where: str) -> dict[str, int]:
     """A word -> id mapping from an untrusted file: strings to non-negative ints, bounded."""
     if not isinstance(words, dict):
