@@ -305,3 +305,87 @@ def test_registry_masks_match_keras_on_pre_and_post_padding():
     for out in (got, ref):
         assert np.array_equal(np.isnan(out), np.isnan(expected))
         assert np.nanmax(np.abs(out - expected)) <= 1e-5
+
+
+# -- untrusted files: a clear error, never a crash or a hang (issue 22, item 3) ------------
+
+
+@pytest.mark.parametrize(
+    "option, content",
+    [
+        ("--keras-tokenizer", b"not json at all"),
+        ("--keras-tokenizer", b"[" * 100_000 + b"]" * 100_000),  # a nesting bomb
+        ("--keras-tokenizer", b'{"class_name": "Tokenizer", "config": "x"}'),
+        (
+            "--keras-tokenizer",
+            b'{"class_name": "Tokenizer", "config": {"word_index": "{\\"a\\": 1.5}"}}',
+        ),
+        (
+            "--keras-tokenizer",
+            b'{"class_name": "Tokenizer", "config": {"filters": 7, "word_index": {}}}',
+        ),
+        ("--imdb-word-index", b'{"the": "1"}'),
+        ("--imdb-word-index", b'{"' + b"w" * 70_000 + b'": 1}'),
+        ("--imdb-word-index", b"\xff\xfe broken utf-8"),
+    ],
+)
+def test_a_bad_tokenizer_file_is_one_clear_line(workdir, tmp_path, option, content):
+    model = _seq(L.Embedding(VOCAB, 4), L.SimpleRNN(3), L.Dense(1, activation="sigmoid"))
+    path = tmp_path / "tok.json"
+    path.write_bytes(content)
+    model.save(tmp_path / "m.keras")
+    out = tmp_path / "bundle"
+    args = [
+        "import",
+        str(tmp_path / "m.keras"),
+        option,
+        str(path),
+        "--maxlen",
+        str(MAXLEN),
+        "-o",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and str(path) in result.output and not out.exists()
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"PK\x03\x04 truncated zip", b"\x89HDF\r\n\x1a\n garbage", b"random bytes " * 10],
+)
+def test_a_bad_model_file_is_one_clear_line(workdir, tmp_path, content):
+    path = tmp_path / "m.keras"
+    path.write_bytes(content)
+    out = tmp_path / "bundle"
+    result = CliRunner().invoke(
+        main, ["import", str(path), "--tokenizer", str(workdir / "tok.json"), "-o", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "m.keras" in result.output and not out.exists()
+
+
+def test_a_legacy_h5_file_imports_and_its_lambda_is_refused_before_loading(workdir, tmp_path):
+    from rnnkit.importer.model_file import load_model
+
+    keras.utils.set_random_seed(5)
+    model = _seq(L.Embedding(VOCAB, 4, mask_zero=True), L.LSTM(3), L.Dense(1, activation="sigmoid"))
+    model.save(tmp_path / "m.h5")
+    loaded = load_model(tmp_path / "m.h5")
+    ids = np.random.default_rng(0).integers(0, VOCAB, (8, MAXLEN)).astype(np.int32)
+    assert np.abs(loaded.predict(ids, verbose=0) - model.predict(ids, verbose=0)).max() == 0
+    unsafe = _seq(L.Embedding(VOCAB, 4), L.Lambda(lambda t: t + 1, name="plus_one"),
+                  L.GlobalMaxPooling1D(), L.Dense(1, activation="sigmoid"))  # fmt: skip
+    unsafe.save(tmp_path / "unsafe.h5")
+    out = tmp_path / "b"
+    args = [
+        "import",
+        str(tmp_path / "unsafe.h5"),
+        "--tokenizer",
+        str(workdir / "tok.json"),
+        "-o",
+        str(out),
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "'plus_one' is a Lambda layer" in result.output

@@ -60,8 +60,9 @@ def read_config(path: Path) -> dict:
                 return json.loads(raw)
     except ModelFileError:
         raise
-    except (KeyError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path}: not a readable Keras model file ({exc})") from exc
+    except (KeyError, OSError, ValueError, RecursionError, zipfile.BadZipFile) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise ModelFileError(f"{path}: not a readable Keras model file ({reason})") from exc
     raise ModelFileError(f"{path}: not a Keras model file (expected a .keras zip or an .h5 file)")
 
 

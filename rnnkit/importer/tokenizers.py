@@ -27,8 +27,8 @@ def _read(path: str, what: str) -> object:
         return read_json(path)
     except FileNotFoundError as exc:
         raise UsageError(f"{what} {path}: no such file") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelFileError(f"{what} {path}: not readable JSON ({exc})") from exc
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting bombs
+        raise ModelFileError(f"{what} {path}: not readable JSON ({type(exc).__name__})") from exc
 
 
 def _tf_keras():

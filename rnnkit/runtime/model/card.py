@@ -92,7 +92,8 @@ def model_card(bundle: Bundle) -> str:
             size = m["files"][entry["file"]]["bytes"] / 1e6
             parity = m.get("parity", {}).get(fmt, {}).get(variant, {})
             figures = ", ".join(
-                f"{rt} max|Δ| {p['max_abs']:.1e}, acc {p['accuracy']:.4f}"
+                f"{rt} max|Δ| {p['max_abs']:.1e}"
+                + ("" if p["accuracy"] != p["accuracy"] else f", acc {p['accuracy']:.4f}")
                 for rt, p in sorted(parity.items())
             )
             form = entry.get("graph_form", "")

@@ -44,6 +44,16 @@ class KerasTokenizer(SpecTokenizer):
 
     def __post_init__(self) -> None:
         check_shape(self.maxlen, self.padding, self.truncating)
+        types = {"filters": str, "split": str, "lower": bool, "char_level": bool}
+        for name, kind in types.items():
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+        if self.oov_token is not None and not isinstance(self.oov_token, str):
+            raise ValueError(f"oov_token must be a string or null, got {self.oov_token!r}")
+        if self.num_words is not None and (
+            isinstance(self.num_words, bool) or not isinstance(self.num_words, int)
+        ):
+            raise ValueError(f"num_words must be an integer or null, got {self.num_words!r}")
         if not self.split and not self.char_level:
             raise ValueError("split must be a non-empty string")
         oov = self.word_index.get(self.oov_token) if self.oov_token is not None else None
@@ -66,13 +76,15 @@ class KerasTokenizer(SpecTokenizer):
                 f"{where}: not a Keras Tokenizer JSON (class_name {doc.get('class_name') if isinstance(doc, dict) else None!r})"
             )
         cfg = doc.get("config", {})
+        if not isinstance(cfg, dict):
+            raise ValueError(f"{where}: its 'config' is not a JSON object")
         if cfg.get("analyzer") not in (None, "null"):
             raise ValueError(f"{where}: a custom analyzer cannot be reproduced")
         index = cfg.get("word_index")
         index = json.loads(index) if isinstance(index, str) else index
         return cls(
             checked_words(index, where), maxlen, cfg.get("num_words"), cfg.get("filters", DEFAULT_FILTERS),
-            bool(cfg.get("lower", True)), cfg.get("split", " "), bool(cfg.get("char_level", False)),
+            cfg.get("lower", True), cfg.get("split", " "), cfg.get("char_level", False),
             cfg.get("oov_token"), padding, truncating,
         )  # fmt: skip
 
