@@ -389,3 +389,23 @@ def test_a_legacy_h5_file_imports_and_its_lambda_is_refused_before_loading(workd
     ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "'plus_one' is a Lambda layer" in result.output
+
+
+def test_the_known_tflite_limit_is_refused_by_the_gate_not_shipped(workdir):
+    """Keras's unrolled loop (what TFLite converts) zeroes a backward layer's masked outputs
+    with the mask in the wrong order. The parity gate must refuse that TFLite file and
+    leave the bundle as it was, while ONNX (the registry) agrees with Keras."""
+    from rnnkit.runtime.errors import ParityError
+
+    FAMILIES["masked-bidirectional-sequences"] = (lambda: _seq(
+        L.Embedding(VOCAB, 6, mask_zero=True), L.Bidirectional(L.GRU(4, return_sequences=True)),
+        L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid")), {})  # fmt: skip
+    out, _ = _import(workdir, "masked-bidirectional-sequences")
+    before = (out / "manifest.json").read_text()
+    with pytest.raises(ParityError, match="tflite/fp32"):
+        export_bundle(out, ("tflite",), echo=lambda s: None)
+    assert (out / "manifest.json").read_text() == before and not (out / "model.tflite").exists()
+    export_bundle(out, ("onnx",), echo=lambda s: None)
+    assert json.loads((out / "manifest.json").read_text())["parity"]["onnx"]["fp32"]["onnxruntime"][
+        "passed"
+    ]
