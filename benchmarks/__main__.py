@@ -141,7 +141,10 @@ def model_only(bundle, texts, seconds: float) -> list[dict]:
                 path = Path(tmp) / f"{form}.onnx"
                 import onnx
 
-                onnx.save(onnx_export.convert(form, km, cfg), path)
+                onnx.save(
+                    onnx_export.convert(form, km, cfg, cfg.maxlen, bundle.signature.output.units),
+                    path,
+                )
                 for threads in (1, 2):
                     be = OnnxBackend(path, threads=threads)
                     rate = timed(
