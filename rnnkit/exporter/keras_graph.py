@@ -128,6 +128,10 @@ def problems(model) -> list[str]:
         calls, _ = layer_calls(model)
     except UnsupportedModel as exc:
         return [str(exc)]
+    return call_problems(calls)
+
+
+def call_problems(calls: list[LayerCall]) -> list[str]:
     found = []
     for call in calls:
         name = type(call.layer).__name__
@@ -157,10 +161,10 @@ def _constant(g: GraphBuilder, value) -> Tensor:
 def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
     """The model as one ONNX graph: int32 ids ``[batch, maxlen]`` in, float32 ``[batch,
     units]`` out, every layer emitted by its registry entry."""
-    found = problems(model)
+    calls, output_key = layer_calls(model)
+    found = call_problems(calls)
     if found:
         raise UnsupportedModel("; ".join(found))
-    calls, output_key = layer_calls(model)
     g = GraphBuilder()
     tensors = {INPUT_KEY: Tensor(INPUT_NAME, (maxlen,))}
     for call in calls:

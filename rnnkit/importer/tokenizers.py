@@ -14,7 +14,7 @@ from ..runtime.model.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE
 from ..runtime.model.signature import rnnkit_tokenizer_spec
 from ..runtime.text.imdb import ImdbWordIndex
 from ..runtime.text.keras_tokenizer import KerasTokenizer
-from ..runtime.text.sequences import checked_words, read_json
+from ..runtime.text.sequences import read_json
 from ..runtime.text.text_vectorization import STANDARDIZE, TextVectorization
 from ..runtime.text.tokenizer import Tokenizer
 from .proof import prove
@@ -142,7 +142,7 @@ class ImdbChoice(_SpecChoice):
         if self.maxlen is None:
             raise UsageError("--imdb-word-index needs --maxlen (the pad_sequences length)")
         try:
-            index = checked_words(_read(self.path, "--imdb-word-index"), self.path)
+            index = _read(self.path, "--imdb-word-index")
             return ImdbWordIndex(
                 index, self.maxlen, padding=self.padding, truncating=self.truncating, **self.options
             )

@@ -33,6 +33,7 @@ class ImdbWordIndex(SpecTokenizer):
 
     def __post_init__(self) -> None:
         check_shape(self.maxlen, self.padding, self.truncating)
+        checked_words(self.word_index, "word_index")
         if self.oov_char is None:
             raise ValueError("oov_char must be an id (raw text has words the index lacks)")
 
@@ -65,18 +66,5 @@ class ImdbWordIndex(SpecTokenizer):
     def word_count(self) -> int:
         return len(self.word_index)
 
-    def params(self) -> dict:
-        return {
-            "num_words": self.num_words, "skip_top": self.skip_top, "start_char": self.start_char,
-            "oov_char": self.oov_char, "index_from": self.index_from, "maxlen": self.maxlen,
-            "padding": self.padding, "truncating": self.truncating, "split": "text_to_word_sequence defaults",
-            "word_index": self.word_index,
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        return cls(
-            checked_words(data["word_index"], "word_index"), int(data["maxlen"]), data["num_words"],
-            data["skip_top"], data["start_char"], data["oov_char"], data["index_from"],
-            data["padding"], data["truncating"],
-        )  # fmt: skip
+    def fixed_params(self) -> dict:
+        return {"split": "text_to_word_sequence defaults"}

@@ -44,6 +44,7 @@ class KerasTokenizer(SpecTokenizer):
 
     def __post_init__(self) -> None:
         check_shape(self.maxlen, self.padding, self.truncating)
+        checked_words(self.word_index, "word_index")
         types = {"filters": str, "split": str, "lower": bool, "char_level": bool}
         for name, kind in types.items():
             if not isinstance(getattr(self, name), kind):
@@ -83,7 +84,7 @@ class KerasTokenizer(SpecTokenizer):
         index = cfg.get("word_index")
         index = json.loads(index) if isinstance(index, str) else index
         return cls(
-            checked_words(index, where), maxlen, cfg.get("num_words"), cfg.get("filters", DEFAULT_FILTERS),
+            index, maxlen, cfg.get("num_words"), cfg.get("filters", DEFAULT_FILTERS),
             cfg.get("lower", True), cfg.get("split", " "), cfg.get("char_level", False),
             cfg.get("oov_token"), padding, truncating,
         )  # fmt: skip
@@ -119,19 +120,3 @@ class KerasTokenizer(SpecTokenizer):
 
     def word_count(self) -> int:
         return len(self.word_index)
-
-    def params(self) -> dict:
-        return {
-            "num_words": self.num_words, "filters": self.filters, "lower": self.lower,
-            "split": self.split, "char_level": self.char_level, "oov_token": self.oov_token,
-            "maxlen": self.maxlen, "padding": self.padding, "truncating": self.truncating,
-            "word_index": self.word_index,
-        }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        return cls(
-            checked_words(data["word_index"], "word_index"), int(data["maxlen"]), data["num_words"],
-            data["filters"], data["lower"], data["split"], data["char_level"], data["oov_token"],
-            data["padding"], data["truncating"],
-        )  # fmt: skip

@@ -9,6 +9,7 @@ fuzzed in the tests); they have no compiled fast path yet, which ``rnnkit info``
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -93,8 +94,14 @@ class SpecTokenizer:
     def oov_id(self) -> int:
         raise NotImplementedError
 
+    def fixed_params(self) -> dict:
+        """Parameters a spec does not vary but states, so its document says everything."""
+        return {}
+
     def params(self) -> dict:
-        raise NotImplementedError
+        """Every field of the spec, plus its fixed parameters: the whole parameter set."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**values, **self.fixed_params()}
 
     # -- the tokenizer interface (as rnnkit's own Tokenizer) --------------------------------
 
@@ -138,7 +145,8 @@ class SpecTokenizer:
 
     @classmethod
     def from_dict(cls, data: dict):
-        raise NotImplementedError
+        """The spec back from its document (each spec checks its fields on construction)."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
 
     @classmethod
     def load(cls, path: str | Path):

@@ -40,6 +40,7 @@ class TextVectorization(SpecTokenizer):
             raise ValueError(f"standardize {self.standardize!r} is not one of {STANDARDIZE}")
         if self.split not in SPLIT:
             raise ValueError(f"split {self.split!r} is not one of {SPLIT}")
+        object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
         vocab = self.vocabulary
         if len(vocab) < 2 or vocab[0] != "" or len(vocab) > MAX_WORDS:
             raise ValueError("vocabulary must start with '' (padding) then the OOV token")
@@ -76,15 +77,8 @@ class TextVectorization(SpecTokenizer):
     def word_count(self) -> int:
         return len(self.vocabulary) - 2
 
-    def params(self) -> dict:
+    def fixed_params(self) -> dict:
         return {
-            "standardize": self.standardize, "split": self.split, "output_mode": "int",
-            "output_sequence_length": self.maxlen, "maxlen": self.maxlen, "ngrams": None,
-            "padding": "post", "truncating": "post", "vocabulary": list(self.vocabulary),
+            "output_mode": "int", "output_sequence_length": self.maxlen, "ngrams": None,
+            "padding": "post", "truncating": "post",
         }  # fmt: skip
-
-    @classmethod
-    def from_dict(cls, data: dict):
-        return cls(
-            tuple(data["vocabulary"]), int(data["maxlen"]), data["standardize"], data["split"]
-        )
