@@ -70,7 +70,7 @@ def test_rows_in_equal_rows_out_in_order(tmp_path):
 
 
 def test_scores_equal_the_reference_tokenizer_path(tmp_path):
-    from rnnkit.runtime.text.tokenizer import COMPILED_MIN_ROWS
+    from rnnkit.runtime.text.scanned import COMPILED_MIN_ROWS
 
     model = rnnkit.load()
     texts = [t for _, t in AWKWARD if t and t.strip() and any(c.isalnum() for c in t)]
@@ -87,7 +87,7 @@ def test_scores_equal_the_reference_tokenizer_path(tmp_path):
 
 def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     """Many small blocks: thread pool + compiled tokenizer vs one thread + reference."""
-    from rnnkit.runtime.text import tokenizer
+    from rnnkit.runtime.text import scanned
 
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 4096)  # many small blocks -> the pool path
     src = tmp_path / "many.csv"
@@ -97,9 +97,9 @@ def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     ]
     rows[7] = ("r7", "Très drôle — un film CAFÉ’s «bien» 👍")
     pd.DataFrame(rows, columns=["id", "text"]).to_csv(src, index=False)
-    monkeypatch.setattr(tokenizer, "COMPILED_MIN_ROWS", 10**9)
+    monkeypatch.setattr(scanned, "COMPILED_MIN_ROWS", 10**9)
     one = rnnkit.score_csv(src, tmp_path / "one.parquet", workers=1)
-    monkeypatch.setattr(tokenizer, "COMPILED_MIN_ROWS", 1)
+    monkeypatch.setattr(scanned, "COMPILED_MIN_ROWS", 1)
     two = rnnkit.score_csv(src, tmp_path / "two.parquet", workers=2)
     assert one.rows == two.rows == 3000
     a, b = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")

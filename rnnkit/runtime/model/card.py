@@ -71,8 +71,13 @@ def model_card(bundle: Bundle) -> str:
                 if proof
                 else "not proven at import (tf_keras was not installed there)"
             )
-            + "; no compiled fast path for this spec yet (the reference runs: slower on "
-            "large files); no tokenizer.json twin"
+            + (
+                "; large inputs take the compiled scan"
+                if tok.get("fast_path")
+                else "; no compiled fast path for this spec's options (the reference runs: "
+                "slower on large files)"
+            )
+            + "; no tokenizer.json twin"
         )
     rule = out.rule()
     decision = (

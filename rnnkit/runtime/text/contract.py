@@ -1,5 +1,5 @@
 """The constants of rnnkit's tokenizer contract, in one place for the reference tokenizer
-(``tokenizer.py``) and its compiled scan (``tailscan.py``); see ``tokenizer.py`` for the
+(``tokenizer.py``) and its compiled scan (``scan.py``, driven by ``Tokenizer.scan_plan``); see ``tokenizer.py`` for the
 rules themselves."""
 
 from __future__ import annotations

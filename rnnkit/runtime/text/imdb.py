@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .keras_tokenizer import DEFAULT_FILTERS, text_to_word_sequence
+from .keras_tokenizer import DEFAULT_FILTERS, text_to_word_sequence, word_tables
+from .scanplan import ScanPlan
 from .sequences import SpecTokenizer, check_shape, checked_words
 
 
@@ -52,6 +53,19 @@ class ImdbWordIndex(SpecTokenizer):
             rank = index.get(word)
             ids.append(self.oov_char if rank is None else self._keep(rank + shift))
         return ids, len(words)
+
+    def scan_plan(self) -> ScanPlan:
+        start = self.start_id()
+        return ScanPlan(
+            words=tuple(self.word_index),
+            ids=tuple(self._keep(rank + self.index_from) for rank in self.word_index.values()),
+            maxlen=self.maxlen,
+            keep_last=self.truncating == "pre",
+            pad_front=self.padding == "pre",
+            oov_id=self.oov_char,
+            start_id=-1 if start is None else start,
+            **word_tables(DEFAULT_FILTERS, True, " "),
+        )
 
     @property
     def vocab_size(self) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .scanplan import REFERENCE, SEP, TABLE_SIZE, WORD, ScanPlan, unicode_tables
 from .sequences import SpecTokenizer, check_shape, checked_words
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
@@ -24,6 +25,23 @@ def text_to_word_sequence(text: str, filters: str, lower: bool, split: str) -> l
         text = text.lower()
     text = text.translate(str.maketrans({c: split for c in filters}))
     return [piece for piece in text.split(split) if piece]
+
+
+def word_tables(filters: str, lower: bool, split: str) -> tuple[dict, int]:
+    """The compiled scan's tables for :func:`text_to_word_sequence` (keyword arguments for
+    ``ScanPlan``): a character is a separator where it, lowered first if ``lower``, is in
+    ``filters`` or is ``split``."""
+    separators = set(filters) | {split}
+
+    def char_class(char: str) -> tuple[int, str]:
+        lowered = char.lower() if lower else char
+        return (SEP if lowered in separators else WORD), lowered
+
+    tables = unicode_tables(("keras", filters, lower, split), char_class)
+    # Past the tables: no lowercase mapping changes a code point, so without a separator
+    # there every character is a word character; otherwise the reference decides.
+    beyond = WORD if all(ord(c) < TABLE_SIZE for c in separators) else REFERENCE
+    return {"tables": tables, "beyond": beyond}
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,15 +116,26 @@ class KerasTokenizer(SpecTokenizer):
         ids = []
         for word in seq:
             i = index.get(word)
+            if i is None or (cap and i >= cap):
+                i = oov  # None (dropped) without an oov_token, or one the index lacks
             if i is not None:
-                if cap and i >= cap:
-                    if oov is not None:
-                        ids.append(oov)
-                else:
-                    ids.append(i)
-            elif self.oov_token is not None:
-                ids.append(oov)
+                ids.append(i)
         return ids, len(seq)
+
+    def scan_plan(self) -> ScanPlan | None:
+        """Word splitting on one split character fits the scan; ``char_level`` does not."""
+        if self.char_level or len(self.split) != 1:
+            return None
+        cap = self.num_words
+        return ScanPlan(
+            words=tuple(self.word_index),
+            ids=tuple((self.oov_id if cap and i >= cap else i) for i in self.word_index.values()),
+            maxlen=self.maxlen,
+            keep_last=self.truncating == "pre",
+            pad_front=self.padding == "pre",
+            oov_id=self.oov_id,
+            **word_tables(self.filters, self.lower, self.split),
+        )
 
     @property
     def vocab_size(self) -> int:

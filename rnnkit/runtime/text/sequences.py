@@ -2,9 +2,10 @@
 class that turns a spec's "text -> ids" rule into rnnkit's tokenizer interface.
 
 A spec is a versioned JSON document with every parameter explicit (its ``to_dict``); its
-fingerprint is the sha256 of that document. These specs run their reference
-implementation (pure Python, proven equal to the real library's ids at import time and
-fuzzed in the tests); they have no compiled fast path yet, which ``rnnkit info`` says.
+fingerprint is the sha256 of that document. Each spec's reference implementation (pure
+Python) is proven equal to the real library's ids at import time and fuzzed in the tests;
+where its rules fit the compiled scan, its ``scan_plan`` states them as tables and large
+inputs take the scan (tested equal to the reference).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import format_problem
+from .scanned import ScannedTokenizer
 
 SIDES = ("pre", "post")
 #: Limits on a spec file from elsewhere (a tokenizer JSON, a word index).
@@ -69,14 +70,13 @@ def read_json(path: str | Path) -> object:
     return json.loads(path.read_text(encoding="utf-8-sig"))
 
 
-class SpecTokenizer:
+class SpecTokenizer(ScannedTokenizer):
     """rnnkit's tokenizer interface over a spec's ``ids_and_words(text)`` rule."""
 
     kind: ClassVar[str]
     FORMAT: ClassVar[str]
     FORMAT_VERSION: ClassVar[int] = 1
     pad_id = 0
-    fast_path = None  # no compiled scan for this spec yet: the reference runs
 
     maxlen: int
     padding: str
@@ -103,35 +103,21 @@ class SpecTokenizer:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         return {**values, **self.fixed_params()}
 
-    # -- the tokenizer interface (as rnnkit's own Tokenizer) --------------------------------
-
-    def encode(self, texts, *, compiled: bool | None = None) -> np.ndarray:
-        return self.encode_with_counts(texts)[0]
-
-    def encode_with_counts(
-        self, texts: Sequence[str | None] | pa.Array, *, compiled=None, count_all: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(texts, (pa.Array, pa.ChunkedArray)):
-            texts = texts.to_pylist()
+    def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        """The reference implementation: ids and full word counts, one text at a time."""
         out = np.zeros((len(texts), self.maxlen), np.int32)
         counts = np.zeros(len(texts), np.int64)
+        start = self.start_id()
         for row, text in enumerate(texts):
-            if not text:
-                if self.start_id() is not None:
-                    out[row] = pad_truncate(
-                        [self.start_id()], self.maxlen, self.padding, self.truncating
-                    )
-                continue
-            ids, counts[row] = self.ids_and_words(text)
+            ids: list[int] = [] if start is None else [start]
+            if text:
+                ids, counts[row] = self.ids_and_words(text)
             out[row] = pad_truncate(ids, self.maxlen, self.padding, self.truncating)
         return out, counts
 
     def start_id(self) -> int | None:
         """An id every sequence starts with, text or not (the IMDB convention's)."""
         return None
-
-    def warm_up(self) -> None:
-        """Nothing to build: these specs run their reference implementation."""
 
     def to_dict(self) -> dict:
         return {"format": self.FORMAT, "format_version": self.FORMAT_VERSION, **self.params()}

@@ -14,13 +14,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .scanplan import WORD, ScanPlan, ascii_tables
 from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
 SPLIT = ("whitespace", "character")
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']')
+#: What Keras's ``strip_punctuation`` regex deletes, and what ``tf.strings.split`` splits on.
+PUNCTUATION = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'"
+ASCII_SPACE = " \t\n\v\f\r"
+_PUNCTUATION = re.compile(f"[{re.escape(PUNCTUATION)}]")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-_ASCII_SPACE = re.compile(r"[ \t\n\v\f\r]+")
+_ASCII_SPACE = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,6 +69,27 @@ class TextVectorization(SpecTokenizer):
         index = self._index  # type: ignore[attr-defined]
         tokens = self.tokens(text)
         return [index.get(t, 1) for t in tokens], len(tokens)
+
+    def scan_plan(self) -> ScanPlan | None:
+        """ASCII-only rules over whitespace-split tokens: the scan keeps the first N."""
+        if self.split != "whitespace":
+            return None
+        standardize = self.standardize or ""
+        index = self._index  # type: ignore[attr-defined]
+        return ScanPlan(
+            words=tuple(index),
+            ids=tuple(index.values()),
+            tables=ascii_tables(
+                lower="lower" in standardize,
+                skip=PUNCTUATION if "strip_punctuation" in standardize else "",
+                space=ASCII_SPACE,
+            ),
+            beyond=WORD,
+            maxlen=self.maxlen,
+            keep_last=False,
+            pad_front=False,
+            oov_id=1,
+        )
 
     @property
     def vocab_size(self) -> int:

@@ -19,7 +19,7 @@ The rules, applied in this order to each review:
    ``pre`` (zeros on the left), truncating ``pre`` (the *last* ``maxlen`` tokens are kept).
 
 ``Tokenizer.encode`` is the one entry point. It runs this module's reference implementation
-for small inputs and the compiled tail scan (``tailscan.py``, numba) for large ones; the two
+for small inputs and the compiled scan (``scan.py``, numba, through ``scanned.py``) for large ones; the two
 are tested to give identical ids. The scan's character classes are generated from the same
 ``str.lower()`` / ``str.isalnum()`` / ``APOSTROPHES`` used here.
 """
@@ -29,25 +29,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from ..errors import format_problem
 from .contract import APOSTROPHES, BREAK_OPENER, BREAK_WORD, FIRST_WORD_ID, OOV_ID, PAD_ID
+from .scanned import ScannedTokenizer
+from .scanplan import SEP, SKIP, WORD, ScanPlan, unicode_tables
 
 FORMAT = "rnnkit-tokenizer"
 FORMAT_VERSION = 1
-#: Below this many rows the reference is used, so small inputs never pay numba's import
-#: and compile (about a second); once the scan is built it serves every batch.
-COMPILED_MIN_ROWS = 512
-_SCAN_BUILD_LOCK = threading.Lock()
-
 _APOSTROPHES = re.compile(f"[{APOSTROPHES}]")
 # [^\W_] is exactly str.isalnum() for str patterns (Python re docs).
 _WORD = re.compile(r"[^\W_]+")
@@ -64,6 +59,14 @@ def split_words(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
+def _char_class(char: str) -> tuple[int, str]:
+    """One character's class for the compiled scan, from rules 1-3."""
+    lowered = char.lower()
+    if lowered in APOSTROPHES:
+        return SKIP, lowered
+    return (WORD if lowered.isalnum() else SEP), lowered
+
+
 def build_vocabulary(texts: Iterable[str], vocab_size: int) -> list[str]:
     """The ``vocab_size - 2`` most frequent words; ties broken by code point order."""
     if vocab_size < FIRST_WORD_ID + 1:
@@ -76,7 +79,7 @@ def build_vocabulary(texts: Iterable[str], vocab_size: int) -> list[str]:
 
 
 @dataclass(frozen=True)
-class Tokenizer:
+class Tokenizer(ScannedTokenizer):
     """Maps raw review text to fixed-length id sequences.
 
     ``words[i]`` has id ``i + 2``. ``vocab_size`` may exceed ``len(words) + 2`` when the
@@ -111,38 +114,6 @@ class Tokenizer:
         index = self.index
         return [index.get(w, OOV_ID) for w in split_words(text)]
 
-    def encode(self, texts: Sequence[str | None] | pa.Array, *, compiled: bool | None = None):
-        """``(len(texts), maxlen)`` int32 ids, pre-padded and pre-truncated (None: padding).
-
-        ``compiled``: True = always the compiled scan, False = always the reference, None =
-        the scan for ``COMPILED_MIN_ROWS`` rows or more, or once it has been built.
-        """
-        return self.encode_with_counts(texts, compiled=compiled)[0]
-
-    def encode_with_counts(
-        self,
-        texts: Sequence[str | None] | pa.Array,
-        *,
-        compiled: bool | None = None,
-        count_all: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Ids plus each row's token count. Counting stops at ``maxlen + 1`` (enough to
-        tell a truncated row) unless ``count_all``, which reads every row to its start."""
-        if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
-            texts = pa.array(list(texts), type=pa.large_string())
-        if compiled is None:
-            compiled = len(texts) >= COMPILED_MIN_ROWS or "_compiled_scan" in self.__dict__
-        limit = np.iinfo(np.int64).max if count_all else self.maxlen + 1
-        if compiled and self._scan is not None:
-            ids, counts, redo = self._scan.encode(texts, limit)
-            if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
-                ids[redo], counts[redo] = self.encode_reference(
-                    texts.take(pa.array(redo)).to_pylist()
-                )
-        else:
-            ids, counts = self.encode_reference(texts.to_pylist())
-        return ids, np.minimum(counts, limit)
-
     def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         """The reference implementation: ids and full token counts, one text at a time."""
         out = np.zeros((len(texts), self.maxlen), dtype=np.int32)
@@ -155,30 +126,19 @@ class Tokenizer:
                 out[row, self.maxlen - len(tail) :] = tail
         return out, counts
 
-    def warm_up(self) -> None:
-        """Build the compiled scan now (about a second) rather than at the first large
-        batch."""
-        self._scan  # noqa: B018 - the property builds and caches it
-
-    @property
-    def _scan(self):
-        """The compiled scan, or None for a vocabulary it cannot hold (a word longer than
-        ``tailscan.MAX_WORD`` bytes): such a tokenizer always uses the reference.
-
-        Built on first need, under a lock, by whichever scoring thread first meets a large
-        batch: a small input, or one that fails early, never loads the compiler."""
-        if "_compiled_scan" not in self.__dict__:
-            with _SCAN_BUILD_LOCK:
-                if "_compiled_scan" not in self.__dict__:
-                    object.__setattr__(self, "_compiled_scan", self._build_scan())
-        return self.__dict__["_compiled_scan"]
-
-    def _build_scan(self):
-        from .tailscan import MAX_WORD, CompiledScan
-
-        if any(len(w.encode("utf-8")) > MAX_WORD for w in self.words):
-            return None
-        return CompiledScan(self.words, self.maxlen)
+    def scan_plan(self) -> ScanPlan | None:
+        """The compiled scan's plan: tables from this module's rules, keep the last N."""
+        return ScanPlan(
+            words=self.words,
+            ids=tuple(range(FIRST_WORD_ID, FIRST_WORD_ID + len(self.words))),
+            tables=unicode_tables("rnnkit", _char_class),
+            maxlen=self.maxlen,
+            keep_last=True,
+            pad_front=True,
+            oov_id=OOV_ID,
+            break_word=BREAK_WORD.encode("utf-8"),
+            break_opener=ord(BREAK_OPENER),
+        )
 
     # -- persistence -------------------------------------------------------------------
 

@@ -1,0 +1,94 @@
+"""How every tokenizer encodes a batch: its compiled scan for large inputs, its reference
+implementation for small ones and for the rows the scan hands back.
+
+A tokenizer provides ``encode_reference(texts) -> (ids, full word counts)`` (the
+definition) and ``scan_plan() -> ScanPlan | None`` (its rules as the scan's tables; None
+where the scan cannot express them, and then the reference always runs). The two are
+tested to give identical ids.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+#: Below this many rows the reference is used, so small inputs never pay numba's import
+#: and compile (about a second); once the scan is built it serves every batch.
+COMPILED_MIN_ROWS = 512
+_SCAN_BUILD_LOCK = threading.Lock()
+FAST_PATH = "compiled scan"
+
+
+class ScannedTokenizer:
+    maxlen: int
+
+    def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def scan_plan(self):
+        """The scan's plan for this tokenizer, or None (the reference always runs)."""
+        return None
+
+    @property
+    def fast_path(self) -> str | None:
+        return FAST_PATH if self.scan_plan() is not None else None
+
+    def encode(
+        self, texts: Sequence[str | None] | pa.Array, *, compiled: bool | None = None
+    ) -> np.ndarray:
+        """``(len(texts), maxlen)`` int32 ids (None: an empty text).
+
+        ``compiled``: True = always the compiled scan, False = always the reference, None =
+        the scan for ``COMPILED_MIN_ROWS`` rows or more, or once it has been built.
+        """
+        return self.encode_with_counts(texts, compiled=compiled)[0]
+
+    def encode_with_counts(
+        self,
+        texts: Sequence[str | None] | pa.Array,
+        *,
+        compiled: bool | None = None,
+        count_all: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ids plus each row's word count. Counting stops at ``maxlen + 1`` (enough to
+        tell a truncated row) unless ``count_all``, which reads every row to its end."""
+        if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+            texts = pa.array(list(texts), type=pa.large_string())
+        if compiled is None:
+            compiled = len(texts) >= COMPILED_MIN_ROWS or "_compiled_scan" in self.__dict__
+        limit = np.iinfo(np.int64).max if count_all else self.maxlen + 1
+        scan = self._scan if compiled else None
+        if scan is not None:
+            ids, counts, redo = scan.encode(texts, limit)
+            if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
+                ids[redo], counts[redo] = self.encode_reference(
+                    texts.take(pa.array(redo)).to_pylist()
+                )
+        else:
+            ids, counts = self.encode_reference(texts.to_pylist())
+        return ids, np.minimum(counts, limit)
+
+    def warm_up(self) -> None:
+        """Build the compiled scan now (about a second) rather than at the first large
+        batch."""
+        self._scan  # noqa: B018 - the property builds and caches it
+
+    @property
+    def _scan(self):
+        """The compiled scan, or None where the plan is None.
+
+        Built on first need, under a lock, by whichever scoring thread first meets a large
+        batch: a small input, or one that fails early, never loads the compiler."""
+        if "_compiled_scan" not in self.__dict__:
+            with _SCAN_BUILD_LOCK:
+                if "_compiled_scan" not in self.__dict__:
+                    plan = self.scan_plan()
+                    if plan is not None:
+                        from .scan import CompiledScan
+
+                        plan = CompiledScan(plan)
+                    object.__setattr__(self, "_compiled_scan", plan)
+        return self.__dict__["_compiled_scan"]

@@ -1,0 +1,67 @@
+"""What the compiled scan (``scan.py``) needs from a tokenizer spec, without numba: the
+character tables and the :class:`ScanPlan`. A spec builds its tables from its own
+reference rules, so each rule stays written once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_WORD = 128  # bytes; longer tokens are out of vocabulary without a lookup
+TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: ``beyond``
+#: Character classes. SKIP characters are deleted (an apostrophe, stripped punctuation):
+#: inside a word they join its two halves, elsewhere they are nothing.
+SEP, WORD, SKIP, REFERENCE = 0, 1, 2, 3
+
+_TABLES: dict[object, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def unicode_tables(key: object, classify: Callable[[str], tuple[int, str]]):
+    """(class, lowercase code point) per code point below ``TABLE_SIZE``, from
+    ``classify(char) -> (class, lowered char)``; cached under ``key``. A lowercase that is
+    not one code point, or depends on context (capital sigma), is REFERENCE."""
+    if key not in _TABLES:
+        cls = np.full(TABLE_SIZE, REFERENCE, dtype=np.int8)
+        low = np.arange(TABLE_SIZE, dtype=np.int32)
+        for cp in range(TABLE_SIZE):
+            if 0xD800 <= cp <= 0xDFFF or cp == 0x3A3:
+                continue  # surrogates never occur in valid UTF-8; sigma needs context
+            kind, lowered = classify(chr(cp))
+            if len(lowered) == 1:
+                cls[cp], low[cp] = kind, ord(lowered)
+        _TABLES[key] = (cls, low)
+    return _TABLES[key]
+
+
+def ascii_tables(lower: bool, skip: str, space: str):
+    """Tables for rules that touch ASCII only (TextVectorization): every other code point
+    is a word character and stays as it is."""
+    cls = np.full(TABLE_SIZE, WORD, dtype=np.int8)
+    low = np.arange(TABLE_SIZE, dtype=np.int32)
+    cls[0xD800:0xE000] = REFERENCE
+    for c in skip:
+        cls[ord(c)] = SKIP
+    for c in space:
+        cls[ord(c)] = SEP
+    if lower:
+        low[ord("A") : ord("Z") + 1] += 32
+    return cls, low
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """Everything the scan needs from a spec."""
+
+    words: tuple[str, ...]
+    ids: tuple[int, ...]  # the id of each word; -1 drops it
+    tables: tuple[np.ndarray, np.ndarray]
+    maxlen: int
+    keep_last: bool  # truncating "pre": the last maxlen tokens survive
+    pad_front: bool  # padding "pre": zeros on the left
+    oov_id: int  # a word not in the vocabulary; -1 drops it
+    beyond: int = REFERENCE  # the class of code points past the tables
+    start_id: int = -1  # an id every sequence starts with (-1: none)
+    break_word: bytes = b""  # a word dropped when it directly follows ``break_opener``
+    break_opener: int = -1
