@@ -91,7 +91,8 @@ def main() -> None:
     "--label-column",
     default="label",
     show_default=True,
-    help="Labels 0/1, true/false or positive/negative.",
+    help="Labels 0/1, true/false or positive/negative (binary), or class names: more "
+    "than two train a softmax over them.",
 )
 @_choice(
     "--source",
@@ -131,6 +132,7 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
       rnnkit train --cell lstm --epochs 3 --output runs/lstm
       rnnkit train --recipe bigru-maxpool --output runs/bigru
       rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
+      rnnkit train --data tickets.csv --label-column topic --output runs/topics
     """
     _need_train_extra()
     from .training.train import train as run_train

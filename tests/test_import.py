@@ -64,6 +64,9 @@ FAMILIES = {
         L.Embedding(VOCAB, 8, mask_zero=True), L.Bidirectional(L.SimpleRNN(4), merge_mode="mul"),
         L.Dense(6, activation="gelu"), L.Dense(3, activation="softmax")), {"labels": "low,mid,high"}),
     "gru-logits": (lambda: _seq(L.Embedding(VOCAB, 8), L.GRU(4), L.Dense(1)), {"logits": "sigmoid"}),
+    # Keras's tutorials wrap a trained logits model: Sequential([model, Activation]).
+    "nested-model": (lambda: _seq(_seq(
+        L.Embedding(VOCAB, 8, mask_zero=True), L.LSTM(5), L.Dense(1)), L.Activation("sigmoid")), {}),
 }  # fmt: skip
 
 

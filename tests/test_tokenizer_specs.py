@@ -260,6 +260,25 @@ def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts
     _export_and_compare(out, batch, expected)
 
 
+def test_the_keras_tutorials_export_model_scores_raw_text_like_keras(texts, tmp_path):
+    """Keras's text classification tutorial trains a logits model on ids, then wraps it for
+    raw strings: Sequential([vectorize_layer, model, Activation("sigmoid")])."""
+    layer = L.TextVectorization(max_tokens=300, output_sequence_length=MAXLEN)
+    layer.adapt(texts)
+    keras.utils.set_random_seed(3)
+    trained = keras.Sequential([keras.Input((MAXLEN,), dtype="int64"), L.Embedding(300, 6),
+                                L.Dropout(0.2), L.GlobalAveragePooling1D(), L.Dense(1)])  # fmt: skip
+    export_model = keras.Sequential(
+        [keras.Input((1,), dtype="string"), layer, trained, L.Activation("sigmoid")]
+    )
+    export_model.save(tmp_path / "export.keras")
+    out = tmp_path / "bundle"
+    import_model(tmp_path / "export.keras", out, TextVectorizationChoice(), echo=lambda s: None)
+    batch = texts[:30] + EDGE_TEXTS
+    expected = np.asarray(export_model(tf.constant([[t] for t in batch])))
+    _export_and_compare(out, batch, expected)
+
+
 def test_a_legacy_tokenizer_model_scores_raw_text_like_keras(texts, tmp_path):
     real = RealTokenizer(num_words=250)  # no OOV token: unknown words are dropped
     real.fit_on_texts(texts)

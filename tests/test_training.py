@@ -25,8 +25,9 @@ def test_csv_source_errors_name_file_row_and_value(tmp_path):
     good = [f'"review {i} good",positive' for i in range(6)] + [
         f'"review {i} bad",negative' for i in range(6)
     ]
-    texts, labels = load_csv(_csv(tmp_path / "ok.csv", good), "body", "sentiment")
+    texts, labels, classes = load_csv(_csv(tmp_path / "ok.csv", good), "body", "sentiment")
     assert len(texts) == 12 and labels.tolist() == [1] * 6 + [0] * 6
+    assert classes == ("negative", "positive")
 
     bad = _csv(tmp_path / "bad.csv", good[:5] + ['"meh",maybe'] + good[5:])
     with pytest.raises(DataError, match=r"bad\.csv: row 7, column 'sentiment': label 'maybe'"):
@@ -150,3 +151,59 @@ def test_every_command_has_help_with_an_example(command):
     res = CliRunner().invoke(main, [command, "--help"])
     assert res.exit_code == 0
     assert "Example" in res.output and f"rnnkit {command}" in res.output
+
+
+def test_more_than_two_labels_train_a_softmax_that_exports_and_scores(tmp_path):
+    """``rnnkit train --data FILE --label-column L`` with three class names: a softmax head,
+    the multi-class signature, parity-gated exports and class columns when scoring."""
+    pd = pytest.importorskip("pandas")
+    from rnnkit.training.data import load_embedded_imdb
+
+    texts, labels = load_embedded_imdb()
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(texts), 300, replace=False)
+    # Three classes a model can tell apart: the review's sentiment, or "long" past 1,200 chars.
+    topic = ["long" if len(texts[i]) > 1200 else ("good" if labels[i] else "bad") for i in pick]
+    src = tmp_path / "topics.csv"
+    pd.DataFrame({"body": [texts[i] for i in pick], "topic": topic}).to_csv(src, index=False)
+    out = tmp_path / "topics"
+    args = ["train", "--data", str(src), "--text-column", "body", "--label-column", "topic",
+            "--output", str(out), "--epochs", "1", "--maxlen", "20", "--vocab-size", "400",
+            "--embed-dim", "8", "--units", "6", "--cell", "gru"]  # fmt: skip
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    output = manifest["signature"]["output"]
+    assert output["kind"] == "multiclass" and output["classes"] == ["bad", "good", "long"]
+    assert manifest["model"]["architecture"].endswith("Dense(3, softmax), maxlen 20")
+    res = CliRunner().invoke(main, ["export", str(out), "--format", "all"])
+    assert res.exit_code == 0, res.output
+    import rnnkit
+
+    sample = [texts[i] for i in pick[:20]]
+    onnx_p = rnnkit.load(out).predict(sample)
+    tfl_p = rnnkit.load(out, backend="tflite").predict(sample)
+    assert onnx_p.shape == (20, 3) and np.allclose(onnx_p.sum(axis=1), 1, atol=1e-5)
+    assert np.abs(onnx_p - tfl_p).max() <= 1e-5
+    scored = tmp_path / "scored.csv"
+    pd.DataFrame({"text": sample}).to_csv(tmp_path / "in.csv", index=False)
+    res = CliRunner().invoke(main, ["score", str(tmp_path / "in.csv"), "--model", str(out),
+                                    "-o", str(scored), "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    frame = pd.read_csv(scored)
+    assert {"label", "probability", "p_bad", "p_good", "p_long"} <= set(frame.columns)
+    assert (frame["label"] == [("bad", "good", "long")[k] for k in onnx_p.argmax(1)]).all()
+
+
+def test_a_label_seen_in_a_few_rows_is_refused_as_a_likely_typo(tmp_path):
+    pytest.importorskip("pandas")
+    from rnnkit.training.data import DataError, load_csv
+
+    rows = [f'"text {i}",{("sports", "politics", "music")[i % 3]}' for i in range(30)]
+    texts, labels, classes = load_csv(_csv(tmp_path / "ok.csv", rows), "body", "sentiment")
+    assert classes == ("music", "politics", "sports") and labels[:3].tolist() == [2, 1, 0]
+    numbered = [f'"text {i}",{(1, 2, 10)[i % 3]}' for i in range(30)]
+    assert load_csv(_csv(tmp_path / "n.csv", numbered), "body", "sentiment")[2] == ("1", "2", "10")
+    typo = _csv(tmp_path / "typo.csv", rows[:8] + ['"x",sprots'] + rows[8:])
+    with pytest.raises(DataError, match=r"row 10, column 'sentiment': label 'sprots' occurs in 1"):
+        load_csv(typo, "body", "sentiment")

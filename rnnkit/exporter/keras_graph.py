@@ -2,8 +2,10 @@
 turned into one ONNX graph (the ``layers`` form).
 
 Sequential and functional models are read the same way: each call names its layer, the
-calls whose outputs it reads, and its position (for messages). A layer used twice, a nested
-model or a second input is refused: rnnkit reads one flat graph from token ids to one output.
+calls whose outputs it reads, and its position (for messages). A model nested inside
+another (Keras's own tutorials wrap a trained model with its vectorizer and an activation)
+is read as its calls, in place. A layer used twice or a second input is refused: rnnkit
+reads one flat graph from token ids to one output.
 """
 
 from __future__ import annotations
@@ -26,11 +28,8 @@ class LayerCall:
     layer: object  # a Keras layer, or an op Keras recorded in the graph (the mask's NotEqual)
     inputs: tuple  # per positional argument: the key of the call it reads, or a constant
     mask: str | None  # the key of the call that computes the mask Keras passes, if any
-    position: int
-
-    @property
-    def key(self) -> str:
-        return self.layer.name
+    position: str  # "3", or "3.2" for the second call inside the model that is layer 3
+    key: str  # the layer's name, prefixed by the names of the models it is nested in
 
     def where(self) -> str:
         return f"layer {self.position} {self.layer.name!r} ({type(self.layer).__name__})"
@@ -78,8 +77,9 @@ def functional(model):
     return model
 
 
-def layer_calls(model) -> tuple[list[LayerCall], str]:
-    """The model's calls in the order they run, and the key of the output."""
+def layer_calls(model, prefix: str = "", at: str = "") -> tuple[list[LayerCall], str]:
+    """The model's calls in the order they run, and the key of the output. Inside a nested
+    model, keys start with ``prefix`` and positions with ``at``."""
     graph = functional(model)
     config = graph.get_config()
     inputs = [entry[0] for entry in _entries(config.get("input_layers"))]
@@ -91,6 +91,18 @@ def layer_calls(model) -> tuple[list[LayerCall], str]:
         )
     operations = {op.name: op for op in graph.operations}
     calls, position = [], 0
+    keys = {name: INPUT_KEY for name in inputs}  # a call's name -> the key of its output
+
+    def key_of(arg):
+        if isinstance(arg, Constant):
+            return arg
+        if arg not in keys:
+            raise UnsupportedModel(
+                f"layer {at}{position} {entry['name']!r} reads {arg!r} from inside a nested "
+                "model (a mask crossing its boundary); rnnkit reads nested models whole"
+            )
+        return keys[arg]
+
     for entry in config["layers"]:
         if entry["class_name"] == "InputLayer":
             continue
@@ -98,10 +110,25 @@ def layer_calls(model) -> tuple[list[LayerCall], str]:
         nodes = entry.get("inbound_nodes", [])
         if len(nodes) != 1:
             raise UnsupportedModel(
-                f"layer {position} {entry['name']!r} is called {len(nodes)} times; rnnkit "
+                f"layer {at}{position} {entry['name']!r} is called {len(nodes)} times; rnnkit "
                 "reads each layer called once"
             )
-        args = tuple(INPUT_KEY if a in inputs else a for a in _arguments(nodes[0]["args"]))
+        args = tuple(key_of(a) for a in _arguments(nodes[0]["args"]))
+        layer = operations[entry["name"]]
+        if _is_model(layer):
+            if nodes[0].get("kwargs", {}).get("mask") is not None or len(args) != 1:
+                raise UnsupportedModel(
+                    f"layer {at}{position} {entry['name']!r} (a nested model) is called with "
+                    "a mask or several inputs; rnnkit reads nested models fed one tensor"
+                )
+            inner, inner_out = layer_calls(layer, f"{prefix}{entry['name']}/", f"{at}{position}.")
+            outer_input = args[0]
+            calls += [
+                replace(c, inputs=tuple(outer_input if a == INPUT_KEY else a for a in c.inputs))
+                for c in inner
+            ]
+            keys[entry["name"]] = inner_out
+            continue
         kwargs = dict(nodes[0].get("kwargs", {}))
         mask = kwargs.pop("mask", None)
         if isinstance(mask, list):  # Concatenate: one mask per input
@@ -117,9 +144,16 @@ def layer_calls(model) -> tuple[list[LayerCall], str]:
                 f"layer {position} {entry['name']!r} is called with tensor arguments "
                 f"{other or ['mask']}; rnnkit converts plain calls"
             )
-        mask_key = None if mask is None else mask["config"]["keras_history"][0]
-        calls.append(LayerCall(operations[entry["name"]], args, mask_key, position))
-    return calls, outputs[0][0]
+        mask_key = None if mask is None else key_of(mask["config"]["keras_history"][0])
+        key = keys[entry["name"]] = prefix + entry["name"]
+        calls.append(LayerCall(layer, args, mask_key, f"{at}{position}", key))
+    return calls, keys[outputs[0][0]]
+
+
+def _is_model(layer) -> bool:
+    import keras
+
+    return isinstance(layer, keras.Model)
 
 
 def problems(model) -> list[str]:
@@ -173,10 +207,11 @@ def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
             _constant(g, a.value) if isinstance(a, Constant) else tensors[a] for a in call.inputs
         ]
         if call.mask is not None:  # the mask Keras passes this call, as Keras computed it
-            args[0] = Tensor(args[0].name, args[0].shape, tensors[call.mask].name)
+            args[0] = replace(args[0], mask=tensors[call.mask].name)
         # Masks travel only where Keras passes them (``mask=``), never implicitly.
         tensors[call.key] = replace(emit(g, call.layer, args), mask=None)
     g.op("Identity", tensors[output_key].name, out=OUTPUT_NAME)
+    g.prune(OUTPUT_NAME)
     graph = helper.make_graph(
         g.nodes,
         f"rnnkit_{model.name}_layers",

@@ -95,7 +95,9 @@ def _convert_at(
     form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, opset: int
 ) -> onnx.ModelProto:
     if form == "folded":
-        seed_like = cfg is not None and not cfg.bidirectional and cfg.pooling == "last"
+        seed_like = (
+            cfg is not None and not cfg.bidirectional and cfg.pooling == "last" and cfg.classes == 2
+        )
         if not seed_like or not cfg.dense_units or cfg.spatial_dropout:
             raise ValueError("the folded form is written for the seed's architecture only")
         return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), maxlen, opset=opset)

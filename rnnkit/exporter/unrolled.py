@@ -37,6 +37,7 @@ def unrolled_clone(keras_model, maxlen: int):
         keras_model,
         input_tensors=keras.Input((maxlen,), dtype="int32", name="token_ids"),
         clone_function=clone_layer,
+        recursive=True,  # the layers of nested models too
     )
     clone.set_weights(keras_model.get_weights())
     return clone

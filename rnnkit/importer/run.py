@@ -71,7 +71,15 @@ def numeric_part(model, vectorizer):
     """The model from the vectorizer's output (token ids) on: what ONNX and TFLite get."""
     import keras
 
-    return keras.Model(vectorizer.output, model.output, name=model.name)
+    if type(model).__name__ != "Sequential":
+        return keras.Model(vectorizer.output, model.output, name=model.name)
+    # A loaded Sequential's layers are called in its own inner graph: chain them again.
+    if model.layers.index(vectorizer) != 0:
+        raise ModelFileError("the TextVectorization layer must come first in the Sequential")
+    x = ids = keras.Input(tuple(vectorizer.compute_output_shape((None, 1)))[1:], dtype="int64")
+    for layer in model.layers[1:]:
+        x = layer(x)
+    return keras.Model(ids, x, name=model.name)
 
 
 def _check_fit(model, tokenizer, maxlen: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,10 +10,14 @@ import numpy as np
 import pandas as pd
 
 from ..runtime.errors import DataError
+from ..runtime.model.signature import BINARY_CLASSES
 
 POSITIVE = {"1", "1.0", "true", "positive", "pos"}
 NEGATIVE = {"0", "0.0", "false", "negative", "neg"}
 MIN_ROWS = 10
+#: A label seen in fewer rows than this is refused rather than made a class: it is far more
+#: often a typo ("postive") than a class to learn from a handful of examples.
+MIN_PER_CLASS = 5
 
 
 @dataclass
@@ -22,6 +27,7 @@ class Split:
     test_texts: list[str]
     test_labels: np.ndarray
     source: str
+    classes: tuple[str, ...] = BINARY_CLASSES  # label i is classes[i]
 
 
 def embedded_imdb_path() -> Path:
@@ -42,20 +48,33 @@ def load_embedded_imdb() -> tuple[list[str], np.ndarray]:
     return frame["text"].astype(str).tolist(), frame["label"].to_numpy(dtype=np.int32)
 
 
-def parse_label(value: object, path: str, row: int, column: str) -> int:
-    text = str(value).strip().lower()
-    if text in POSITIVE:
-        return 1
-    if text in NEGATIVE:
-        return 0
-    raise DataError(
-        f"{path}: row {row}, column {column!r}: label {value!r} is not one of "
-        "0/1, true/false, positive/negative"
-    )
+def parse_labels(values: list[str], path: str, column: str) -> tuple[np.ndarray, tuple]:
+    """Class indices and class names. Labels that all read as binary (0/1, true/false,
+    positive/negative) make a binary model as always; any other set of names makes one class
+    per name (numbers in numeric order, names in code point order), each seen in at least
+    ``MIN_PER_CLASS`` rows. Rows are numbered as in a spreadsheet (header = 1)."""
+    lowered = [str(v).strip().lower() for v in values]
+    if all(v in POSITIVE or v in NEGATIVE for v in lowered):
+        return np.array([v in POSITIVE for v in lowered], dtype=np.int32), BINARY_CLASSES
+    names = [str(v).strip() for v in values]
+    counts = Counter(names)
+    for row, name in enumerate(names, start=2):
+        if not name or counts[name] < MIN_PER_CLASS:
+            raise DataError(
+                f"{path}: row {row}, column {column!r}: label {values[row - 2]!r} occurs in "
+                f"{counts[name]} row(s); each class needs at least {MIN_PER_CLASS} (binary "
+                "labels are 0/1, true/false, positive/negative)"
+            )
+    numeric = all(n.lstrip("-").isdigit() for n in counts)
+    classes = tuple(sorted(counts, key=(lambda n: int(n)) if numeric else None))
+    index = {name: i for i, name in enumerate(classes)}
+    return np.array([index[n] for n in names], dtype=np.int32), classes
 
 
-def load_csv(path: str | Path, text_column: str, label_column: str) -> tuple[list[str], np.ndarray]:
-    """A user's CSV of labelled reviews. Rows are numbered as in a spreadsheet (header = 1)."""
+def load_csv(
+    path: str | Path, text_column: str, label_column: str
+) -> tuple[list, np.ndarray, tuple]:
+    """A user's CSV of labelled texts: texts, class indices, class names."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError as exc:
@@ -70,13 +89,10 @@ def load_csv(path: str | Path, text_column: str, label_column: str) -> tuple[lis
         )
     if len(frame) < MIN_ROWS:
         raise DataError(f"{path}: {len(frame)} rows; at least {MIN_ROWS} labelled rows are needed")
-    labels = np.array(
-        [parse_label(v, str(path), i + 2, label_column) for i, v in enumerate(frame[label_column])],
-        dtype=np.int32,
-    )
+    labels, classes = parse_labels(frame[label_column].tolist(), str(path), label_column)
     if len(set(labels.tolist())) < 2:
-        raise DataError(f"{path}: column {label_column!r} holds only one class; need both")
-    return frame[text_column].tolist(), labels
+        raise DataError(f"{path}: column {label_column!r} holds only one class; need two or more")
+    return frame[text_column].tolist(), labels, classes
 
 
 def load_keras_imdb(vocab_size: int) -> tuple[list[str], np.ndarray]:  # pragma: no cover
@@ -115,8 +131,9 @@ def load_split(
     vocab_size: int = 10_000,
 ) -> Split:
     """Load a source and split it (embedded IMDB: 20,000 train / 5,000 test)."""
+    classes = BINARY_CLASSES
     if path is not None:
-        texts, labels = load_csv(path, text_column, label_column)
+        texts, labels, classes = load_csv(path, text_column, label_column)
         name = str(path)
     elif source == "embedded":
         texts, labels = load_embedded_imdb()
@@ -133,5 +150,6 @@ def load_split(
         texts, labels = [texts[i] for i in keep], labels[keep]
     train, test = stratified_split(texts, labels, test_fraction, seed)
     return Split(
-        [texts[i] for i in train], labels[train], [texts[i] for i in test], labels[test], name
-    )
+        [texts[i] for i in train], labels[train], [texts[i] for i in test], labels[test], name,
+        classes,
+    )  # fmt: skip

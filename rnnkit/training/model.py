@@ -28,12 +28,15 @@ class TrainConfig:
     test_fraction: float = 0.2  # 25,000 embedded reviews -> 20,000 train / 5,000 test
     seed: int = 42
     limit: int | None = None  # use only this many labelled rows (tiny runs, tests)
+    classes: int = 2  # set from the data: 2 = one sigmoid unit, more = a softmax over them
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if self.pooling not in POOLING:
             raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {self.pooling!r}")
+        if self.classes < 2:
+            raise ValueError(f"classes must be 2 or more, got {self.classes}")
 
     @classmethod
     def from_recipe(cls, name: str = "seed", **overrides) -> TrainConfig:
@@ -54,7 +57,8 @@ class TrainConfig:
             parts.append("GlobalMaxPooling1D")
         if self.dense_units:
             parts.append(f"Dense({self.dense_units}, relu)")
-        parts += [f"Dropout({self.dropout:g})", "Dense(1, sigmoid)"]
+        head = "Dense(1, sigmoid)" if self.classes == 2 else f"Dense({self.classes}, softmax)"
+        parts += [f"Dropout({self.dropout:g})", head]
         return " -> ".join(parts) + f", maxlen {self.maxlen}"
 
     def to_dict(self) -> dict:
@@ -85,8 +89,8 @@ RECIPES: dict[str, dict] = {
 
 def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True):
     """Embedding -> [SpatialDropout1D] -> [Bidirectional] RNN (relu for SimpleRNN) ->
-    [GlobalMaxPooling1D] -> [Dense(relu)] -> Dropout -> Dense(sigmoid); the seed's recipe
-    is the plain chain (``cfg.describe()`` says which).
+    [GlobalMaxPooling1D] -> [Dense(relu)] -> Dropout -> Dense(1, sigmoid), or a softmax over
+    ``cfg.classes``; the seed's recipe is the plain chain (``cfg.describe()`` says which).
 
     ``unroll=True`` builds the same graph with the time loop unrolled; TFLite needs it.
     """
@@ -112,13 +116,15 @@ def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True)
         stack.append(layers.Dense(cfg.dense_units, activation="relu", name="dense"))
     stack += [
         layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout"),
-        layers.Dense(1, activation="sigmoid", name="probability"),
+        layers.Dense(1, activation="sigmoid", name="probability")
+        if cfg.classes == 2
+        else layers.Dense(cfg.classes, activation="softmax", name="probability"),
     ]
     model = keras.Sequential(stack, name=f"rnnkit_{cfg.cell}")
     if compile:
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss="binary_crossentropy",
+            loss="binary_crossentropy" if cfg.classes == 2 else "sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
     return model

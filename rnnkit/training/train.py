@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from ..runtime.model.bundle import (
     rnnkit_signature,
     write_parity_set,
 )
+from ..runtime.model.signature import BINARY, MULTICLASS, OutputSpec
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer
 from .data import Split, load_split, stratified_split
@@ -136,15 +137,22 @@ def fit_model(cfg: TrainConfig, tokenizer: Tokenizer, parts: Parts, echo, verbos
     return model, history, best
 
 
+def output_spec(classes: tuple[str, ...]) -> OutputSpec:
+    """Two classes: one sigmoid unit for the second; more: a softmax over them."""
+    return OutputSpec(BINARY if len(classes) == 2 else MULTICLASS, tuple(classes))
+
+
 def evaluate_once(model, x_test: np.ndarray, y_test: np.ndarray) -> tuple[dict, np.ndarray]:
-    """The single look at the test split, after model selection: metrics and probabilities."""
+    """The single look at the test split, after model selection: metrics and probabilities
+    (``[n, units]``). With more than two classes the ROC AUC is the mean of each class's
+    one-vs-rest AUC (macro)."""
     test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
-    test_prob = model.predict(x_test, batch_size=1024, verbose=0).ravel()
-    metrics = {
-        "test_accuracy": float(test_acc),
-        "test_loss": float(test_loss),
-        "test_roc_auc": roc_auc(y_test, test_prob),
-    }
+    test_prob = model.predict(x_test, batch_size=1024, verbose=0)
+    if test_prob.shape[1] == 1:
+        auc = roc_auc(y_test, test_prob[:, 0])
+    else:
+        auc = float(np.mean([roc_auc(y_test == k, p) for k, p in enumerate(test_prob.T)]))
+    metrics = {"test_accuracy": float(test_acc), "test_loss": float(test_loss), "test_roc_auc": auc}
     return metrics, test_prob
 
 
@@ -172,6 +180,7 @@ def train(
         limit=cfg.limit,
         vocab_size=cfg.vocab_size,
     )
+    cfg = replace(cfg, classes=len(split.classes))
     parts = carve_validation(split, cfg)
     echo(
         f"data: {split.source}: {len(parts.fit_texts)} train / {len(parts.val_texts)} "
@@ -202,9 +211,11 @@ def train(
         f"test accuracy {metrics['test_accuracy']:.4f}, loss {metrics['test_loss']:.4f}, "
         f"ROC AUC {metrics['test_roc_auc']:.4f} (best epoch {metrics['best_epoch']})"
     )
+    spec = output_spec(split.classes)
+    first = spec.decide(test_prob[:1])[0]
     echo(
-        f"sample: {split.test_texts[0][:70]!r}... -> p(positive) = {test_prob[0]:.3f} "
-        f"(label {int(split.test_labels[0])})"
+        f"sample: {split.test_texts[0][:70]!r}... -> {split.classes[first]} (probability "
+        f"{spec.probability(test_prob[:1])[0]:.3f}; label {split.classes[split.test_labels[0]]})"
     )
     origin = {  # where the data came from (information: export needs only the parity set)
         "source": source if data is None else "csv",
@@ -213,7 +224,7 @@ def train(
         "label_column": label_column,
     }
     bundle = write_bundle(
-        Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin
+        Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin, spec
     )
     echo(f"bundle written to {bundle.path}")
     return bundle
@@ -227,6 +238,7 @@ def write_bundle(
     metrics: dict,
     parity_set: tuple[np.ndarray, np.ndarray],
     origin: dict,
+    output: OutputSpec | None = None,
 ) -> Bundle:
     """Write every bundle file into a sibling temp dir and swap it in: a crash never leaves
     half a bundle."""
@@ -249,7 +261,8 @@ def write_bundle(
         model_entry = {"origin": "trained", "cell": cfg.cell, "config": cfg.to_dict()}
         model_entry["architecture"] = cfg.describe()
         bundle = Bundle(
-            work, new_manifest(rnnkit_signature(tokenizer), model_entry, metrics["versions"])
+            work,
+            new_manifest(rnnkit_signature(tokenizer, output), model_entry, metrics["versions"]),
         )
         bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
         bundle.manifest["data"] = origin

@@ -25,8 +25,10 @@ def _last_axis(layer) -> str | None:
 @register("Embedding")
 def embedding(g, layer, inputs):
     (ids,) = inputs
-    table = g.const(f"{layer.name}_embeddings", weight(layer.embeddings))
-    return Tensor(g.op("Gather", table, ids.name, axis=0), (*ids.shape, layer.output_dim))
+    values = weight(layer.embeddings)
+    table = g.const(f"{layer.name}_embeddings", values)
+    y = g.op("Gather", table, ids.name, axis=0)
+    return Tensor(y, (*ids.shape, layer.output_dim), rows=(values, ids.name))
 
 
 @register("NotEqual")

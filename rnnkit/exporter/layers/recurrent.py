@@ -9,6 +9,7 @@ same rule; ONNX's ``sequence_lens``, which assumes the kept steps come first, is
 
 from __future__ import annotations
 
+import numpy as np
 from onnx import TensorProto, helper
 
 from .registry import Tensor, activate, activation_problem, register, weight
@@ -50,6 +51,28 @@ def _zeros(g, x: str, units: int) -> str:
     )
 
 
+#: Fold the input projection into the embedding table when the folded table is at most
+#: this many times the embedding's size: the seed's shape scores 1.7x faster folded, while a
+#: wide LSTM behind a narrow embedding would grow the model file past what it buys.
+FOLD_MAX_GROWTH = 4
+
+
+def _input_projection(g, name: str, x: Tensor, kernel, in_bias) -> str:
+    """Every step's ``x_t @ kernel + bias`` at once, ``[batch, steps, gates]``: gathered from
+    a folded table (``embeddings @ kernel + bias``, computed in float64) where ``x`` is an
+    Embedding's output, else one MatMul."""
+    if x.rows is not None and kernel.shape[1] <= FOLD_MAX_GROWTH * kernel.shape[0]:
+        table, ids = x.rows
+        folded = table.astype(np.float64) @ kernel.astype(np.float64)
+        if in_bias is not None:
+            folded += in_bias.astype(np.float64)
+        return g.op("Gather", g.const(f"{name}_folded", folded.astype(np.float32)), ids, axis=0)
+    proj = g.op("MatMul", x.name, g.const(f"{name}_kernel", kernel))
+    if in_bias is not None:
+        proj = g.op("Add", proj, g.const(f"{name}_input_bias", in_bias))
+    return proj
+
+
 def run_rnn(g, layer, x: Tensor, zero_output: bool) -> tuple[list[str], str]:
     """Unroll ``layer`` over ``x``: the outputs in the order the steps ran, and the last."""
     cell, kind = layer.cell, type(layer.cell).__name__
@@ -64,11 +87,8 @@ def run_rnn(g, layer, x: Tensor, zero_output: bool) -> tuple[list[str], str]:
             in_bias, rec_bias = bias[0], bias[1]
         else:
             in_bias = bias
-    # The input projection of every step at once: [batch, steps, gates].
-    proj = g.op("MatMul", x.name, g.const(f"{name}_kernel", kernel))
-    if in_bias is not None:
-        proj = g.op("Add", proj, g.const(f"{name}_input_bias", in_bias))
-    zeros = _zeros(g, x.name, units)
+    proj = _input_projection(g, name, x, kernel, in_bias)
+    zeros = _zeros(g, proj, units)
     h = c = zeros
     order = range(steps - 1, -1, -1) if layer.go_backwards else range(steps)
     outputs, prev_out = [], zeros

@@ -16,6 +16,9 @@ class Tensor:
     name: str
     shape: tuple  # without the batch axis: (steps, features) or (features,)
     mask: str | None = None  # bool [batch, steps], where Keras carries a mask
+    #: (table, ids): this tensor is ``table[ids]`` (an Embedding's output), so a layer that
+    #: multiplies it by a matrix may gather from ``table @ matrix`` instead.
+    rows: tuple | None = None
 
 
 @dataclass(frozen=True)
