@@ -11,26 +11,67 @@ from __future__ import annotations
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 
 
-def _unrolled_config(config: dict) -> dict:
-    config = dict(config)
-    if "layer" in config:  # Bidirectional: the wrapped layer (and its backward twin)
-        for key in ("layer", "backward_layer"):
-            if isinstance(config.get(key), dict):
-                inner = dict(config[key])
-                inner["config"] = {**inner["config"], "unroll": True}
-                config[key] = inner
-    else:
-        config["unroll"] = True
-    return config
+def _unrolled_rnn(layer):
+    """A copy of ``layer`` that unrolls and reads its input in order (``go_backwards`` is
+    done by the caller, who flips the input and the mask)."""
+    return type(layer).from_config({**layer.get_config(), "unroll": True, "go_backwards": False})
+
+
+def _unrolled_bidirectional(layer):
+    """Bidirectional for the clone. Keras's unrolled loop zeroes a ``go_backwards`` layer's
+    masked outputs with the mask in input order while the outputs run in reverse
+    (``keras/src/backend/tensorflow/rnn.py``, ``zero_output_for_mask``, which Bidirectional
+    sets when it returns sequences): masked sequences came out wrong. Here each direction
+    reads its input flipped, mask and all, then runs forwards, which is what
+    ``go_backwards`` means; Bidirectional's own flip of the backward outputs follows."""
+    import keras
+    from keras import ops
+
+    class FlippedBidirectional(keras.layers.Layer):
+        def __init__(self, source, **kwargs):
+            super().__init__(name=source.name, **kwargs)
+            # Made in this order so the weights line up with the source's get_weights().
+            self.forward_layer = _unrolled_rnn(source.forward_layer)
+            self.backward_layer = _unrolled_rnn(source.backward_layer)
+            self.flips = (source.forward_layer.go_backwards, source.backward_layer.go_backwards)
+            self.merge_mode, self.return_sequences = source.merge_mode, source.return_sequences
+            self.supports_masking = True
+
+        def _direction(self, rnn, flip, x, mask):
+            if flip:
+                x = ops.flip(x, axis=1)
+                mask = None if mask is None else ops.flip(mask, axis=1)
+            return rnn(x, mask=mask)
+
+        def call(self, x, mask=None):
+            y = self._direction(self.forward_layer, self.flips[0], x, mask)
+            y_rev = self._direction(self.backward_layer, self.flips[1], x, mask)
+            if self.return_sequences:
+                y_rev = ops.flip(y_rev, axis=1)
+            merge = {
+                "concat": lambda: ops.concatenate([y, y_rev], axis=-1),
+                "sum": lambda: y + y_rev,
+                "ave": lambda: (y + y_rev) / 2,
+                "mul": lambda: y * y_rev,
+            }
+            return merge[self.merge_mode]()
+
+        def compute_mask(self, x, mask=None):
+            return mask if self.return_sequences else None
+
+    return FlippedBidirectional(layer)
 
 
 def unrolled_clone(keras_model, maxlen: int):
     import keras
 
     def clone_layer(layer):
+        kind = type(layer).__name__
+        if kind == "Bidirectional":
+            return _unrolled_bidirectional(layer)
         config = layer.get_config()
-        if type(layer).__name__ in RECURRENT or type(layer).__name__ == "Bidirectional":
-            config = _unrolled_config(config)
+        if kind in RECURRENT:
+            config = {**config, "unroll": True}
         return type(layer).from_config(config)
 
     clone = keras.models.clone_model(
