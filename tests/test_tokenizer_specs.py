@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ from tf_keras.preprocessing.text import Tokenizer as RealTokenizer  # noqa: E402
 from tf_keras.preprocessing.text import text_to_word_sequence  # noqa: E402
 
 import rnnkit  # noqa: E402
+from rnnkit.cli import main  # noqa: E402
 from rnnkit.exporter.export import export_bundle  # noqa: E402
 from rnnkit.importer.proof import EDGE_TEXTS  # noqa: E402
 from rnnkit.importer.run import import_model  # noqa: E402
@@ -188,6 +190,21 @@ def test_text_vectorization_fuzzed_against_the_tf_layer(tv_pair, batch):
     assert np.array_equal(both_paths(ours, batch), _real_tv_ids(layer, batch))
 
 
+@FUZZ
+@given(st.lists(TEXT, min_size=1, max_size=8))
+def test_the_text_vectorization_twin_fuzzed_against_the_tf_layer(tv_pair, batch):
+    """The tokenizer.json twin gives TF's ids: a Rust/JS runtime can feed the model."""
+    from rnnkit.training.hf_tokenizer import hf_twin
+
+    layer, ours = tv_pair
+    twin, why_not = hf_twin(ours)
+    if twin is None:  # the character split: no twin, and the card says why
+        assert ours.split == "character" and why_not
+        return
+    ids = np.array([e.ids for e in twin.encode_batch(batch)])
+    assert np.array_equal(ids, _real_tv_ids(layer, batch))
+
+
 def test_text_vectorization_traps_hold_as_the_spec_says(texts):
     layer = L.TextVectorization(max_tokens=400, output_sequence_length=3)
     layer.adapt(texts[:100] + ["no\u00a0break"])
@@ -258,6 +275,12 @@ def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts
 
     expected = np.asarray(model(tf.constant([[t] for t in batch])))
     _export_and_compare(out, batch, expected)
+    from tokenizers import Tokenizer as HF
+
+    twin = HF.from_file(str(out / "tokenizer.json"))  # as a Rust or JS runtime reads it
+    assert np.array_equal([e.ids for e in twin.encode_batch(batch)], _real_tv_ids(layer, batch))
+    card = CliRunner().invoke(main, ["info", str(out)]).output
+    assert "large inputs take the compiled scan" in card and "tokenizer.json twin (ids" in card
 
 
 def test_the_keras_tutorials_export_model_scores_raw_text_like_keras(texts, tmp_path):
@@ -302,6 +325,9 @@ def test_a_legacy_tokenizer_model_scores_raw_text_like_keras(texts, tmp_path):
 
     _, status, _ = rnnkit.load(out).score_arrow(pa.array(batch[-2:]))
     assert status.tolist() == [0, 4]  # ok, no_model_output: no invented score
+    card = CliRunner().invoke(main, ["info", str(out)]).output
+    assert "no tokenizer.json twin: its lowercasing is Python's str.lower" in card
+    assert "drops unknown words" in card and not (out / "tokenizer.json").exists()
 
 
 def test_the_seed_tutorial_model_on_the_imdb_convention(texts, imdb_index, tmp_path):

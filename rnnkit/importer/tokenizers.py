@@ -81,10 +81,27 @@ class _SpecChoice:
     proof: dict | None = None
 
     def write(self, tok, folder: Path) -> dict:
+        from ..training.hf_tokenizer import hf_twin
+
         tok.save(folder / SPEC_FILE)
         entry = tok.signature_entry(SPEC_FILE)
         entry["proof"] = self.proof
-        entry["hf_twin"] = None  # no tokenizer.json twin for this spec yet
+        twin, why_not = hf_twin(tok)
+        if twin is not None:
+            # Written only once proven: its ids must equal the spec's on the proof corpus.
+            try:
+                prove(
+                    "tokenizer.json twin",
+                    lambda texts: [e.ids for e in twin.encode_batch(texts)],
+                    lambda texts: tok.encode(texts, compiled=False),
+                )
+            except ModelFileError as exc:
+                twin, why_not = None, f"the twin differed, so it was not written ({exc})"
+        if twin is not None:
+            twin.save(str(folder / HF_TOKENIZER_FILE))
+            entry["hf_file"] = HF_TOKENIZER_FILE
+        else:
+            entry["hf_twin_missing"] = why_not
         return entry
 
 

@@ -77,7 +77,11 @@ def model_card(bundle: Bundle) -> str:
                 else "; no compiled fast path for this spec's options (the reference runs: "
                 "slower on large files)"
             )
-            + "; no tokenizer.json twin"
+            + (
+                "; tokenizer.json twin (ids proven equal at import)"
+                if tok.get("hf_file")
+                else f"; no tokenizer.json twin: {tok.get('hf_twin_missing') or 'none written'}"
+            )
         )
     rule = out.rule()
     decision = (
