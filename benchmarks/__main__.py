@@ -218,6 +218,56 @@ def tokenizers(bundle, texts, seconds: float) -> list[dict]:
     return out
 
 
+def spec_scans(fit_texts, texts, seconds: float) -> list[dict]:
+    """Each tokenizer spec's reference and compiled scan, one thread, blocks of 1,500 (as
+    scoring cuts them), maxlen 100: the vocabularies come from ``fit_texts``."""
+    from collections import Counter
+
+    import pyarrow as pa
+
+    from rnnkit.runtime.text.imdb import ImdbWordIndex
+    from rnnkit.runtime.text.keras_tokenizer import (
+        DEFAULT_FILTERS,
+        KerasTokenizer,
+        text_to_word_sequence,
+    )
+    from rnnkit.runtime.text.text_vectorization import TextVectorization
+    from rnnkit.runtime.text.tokenizer import Tokenizer
+
+    keras_words = Counter(
+        w for t in fit_texts for w in text_to_word_sequence(t, DEFAULT_FILTERS, True, " ")
+    )
+    index = {w: i + 1 for i, (w, _) in enumerate(keras_words.most_common(20_000))}
+    tv = TextVectorization(("", "[UNK]", *(w for w, _ in keras_words.most_common(9_998))), 100)
+    specs = {
+        "rnnkit's contract (last 100)": Tokenizer.fit(fit_texts, 10_000, 100),
+        "TextVectorization (first 100)": tv,
+        "legacy Tokenizer, 20k-word index (last 100)": KerasTokenizer(index, 100, 10_000),
+        "IMDB convention (last 100)": ImdbWordIndex(index, 100, num_words=10_000),
+    }
+    blocks = [pa.array(texts[i : i + 1500], pa.large_string()) for i in range(0, len(texts), 1500)]
+    out = []
+    for name, spec in specs.items():
+        spec.warm_up()
+        same = np.array_equal(
+            np.concatenate([spec.encode(b, compiled=True) for b in blocks]),
+            spec.encode(texts, compiled=False),
+        )
+        reference = timed(lambda s=spec: s.encode(texts, compiled=False), seconds, len(texts))
+        compiled = timed(
+            lambda s=spec: [s.encode(b, compiled=True) for b in blocks], seconds, len(texts)
+        )
+        out.append(
+            {
+                "spec": name,
+                "reference_us_per_review": round(1e6 / reference, 1),
+                "compiled_us_per_review": round(1e6 / compiled, 2),
+                "ids_identical": bool(same),
+            }
+        )
+    return out
+
+
 def make_csv(texts, rows: int, path: Path) -> Path:
     reps = -(-rows // len(texts))
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(rows)], "text": (texts * reps)[:rows]})
@@ -427,24 +477,22 @@ def markdown(res: dict) -> str:
         return "\n".join(lines)
 
     m = res["machine"]
-    parts = [
+    sections = {
+        "model_only": "Model only** (5k test split, already tokenized)",
+        "tokenizer": "Tokenizer**",
+        "specs": "Tokenizer specs** (one core, blocks of 1,500 reviews)",
+        "end_to_end": "End to end** (CSV of IMDB reviews in, scores out; startup_s: process "
+        "launch until the first block comes back scored)",
+        "parts": "The parts alone** (one core each, on the end-to-end file)",
+        "cold_start": "Cold start** (10-row CSV, whole process, median)",
+        "memory": "Memory** (`rnnkit score` to parquet)",
+    }
+    head = (
         f"Run {res['date']} ({'quick' if res['quick'] else 'full'}) on {m['cores']} cores, "
         f"{m['cpu']}, Python {m['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in m["versions"].items()),
-        "\n**Model only** (5k test split, already tokenized)\n",
-        table(res["model_only"]),
-        "\n**Tokenizer**\n",
-        table(res["tokenizer"]),
-        "\n**End to end** (CSV of IMDB reviews in, scores out; startup_s: process launch "
-        "until the first block comes back scored)\n",
-        table(res["end_to_end"]),
-        "\n**The parts alone** (one core each, on the end-to-end file)\n",
-        table(res["parts"]),
-        "\n**Cold start** (10-row CSV, whole process, median)\n",
-        table(res["cold_start"]),
-        "\n**Memory** (`rnnkit score` to parquet)\n",
-        table(res["memory"]),
-    ]
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    )
+    parts = [head] + [f"\n**{title}\n\n{table(res[key])}" for key, title in sections.items()]
     return "\n".join(parts) + "\n"
 
 
@@ -468,6 +516,7 @@ def main() -> None:
         work = Path(tmp)
         res["model_only"] = model_only(bundle, test[: 1024 if q else 5000], seconds)
         res["tokenizer"] = tokenizers(bundle, test[: 1000 if q else 5000], seconds)
+        res["specs"] = spec_scans(split.train_texts, test[: 1500 if q else 6000], seconds)
         rows = 5_000 if q else 200_000
         tv_bundle = text_vectorization_twin(bundle, split.train_texts, work)
         res["end_to_end"] = end_to_end(str(bundle.path), everything, rows, work, tv_bundle)

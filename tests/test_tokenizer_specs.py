@@ -260,6 +260,17 @@ def _export_and_compare(out, batch, expected):
     assert manifest["signature"]["input"]["tokenizer"]["proof"]["texts"] > 30_000
 
 
+def _string_model_scores_like_keras(model, texts, tmp_path):
+    """Save a string-input model, import it with its own TextVectorization, export, and
+    compare light scores of raw text with the model's own on the same strings."""
+    model.save(tmp_path / "model.keras")
+    out = tmp_path / "bundle"
+    import_model(tmp_path / "model.keras", out, TextVectorizationChoice(), echo=lambda s: None)
+    batch = texts[:30] + EDGE_TEXTS
+    _export_and_compare(out, batch, np.asarray(model(tf.constant([[t] for t in batch]))))
+    return out, batch
+
+
 def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts, tmp_path):
     layer = L.TextVectorization(max_tokens=300, output_sequence_length=MAXLEN)
     layer.adapt(texts)
@@ -267,14 +278,7 @@ def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts
     x = keras.Input((1,), dtype="string")
     h = L.LSTM(4)(L.Embedding(300, 6, mask_zero=True)(layer(x)))  # post-padding, masked
     model = keras.Model(x, L.Dense(3, activation="softmax")(h))
-    model.save(tmp_path / "tv.keras")
-    out = tmp_path / "bundle"
-    import_model(tmp_path / "tv.keras", out, TextVectorizationChoice(), echo=lambda s: None)
-    batch = texts[:30] + EDGE_TEXTS
-    import tensorflow as tf
-
-    expected = np.asarray(model(tf.constant([[t] for t in batch])))
-    _export_and_compare(out, batch, expected)
+    out, batch = _string_model_scores_like_keras(model, texts, tmp_path)
     from tokenizers import Tokenizer as HF
 
     twin = HF.from_file(str(out / "tokenizer.json"))  # as a Rust or JS runtime reads it
@@ -294,12 +298,7 @@ def test_the_keras_tutorials_export_model_scores_raw_text_like_keras(texts, tmp_
     export_model = keras.Sequential(
         [keras.Input((1,), dtype="string"), layer, trained, L.Activation("sigmoid")]
     )
-    export_model.save(tmp_path / "export.keras")
-    out = tmp_path / "bundle"
-    import_model(tmp_path / "export.keras", out, TextVectorizationChoice(), echo=lambda s: None)
-    batch = texts[:30] + EDGE_TEXTS
-    expected = np.asarray(export_model(tf.constant([[t] for t in batch])))
-    _export_and_compare(out, batch, expected)
+    _string_model_scores_like_keras(export_model, texts, tmp_path)
 
 
 def test_a_legacy_tokenizer_model_scores_raw_text_like_keras(texts, tmp_path):
