@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..arrays import nulls_of, values_of
 from ..errors import UsageError
 from .backends import BACKENDS, predict_in_batches
 from .bundle import Bundle
@@ -45,11 +46,12 @@ class SentimentModel:
         status = np.full(len(ids), OK_CODE, dtype=np.int8)
         no_tokens = counts == 0
         if no_tokens.any():
-            blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)
-            blank = blank.to_numpy(zero_copy_only=False)
-            nulls = texts.is_null().to_numpy(zero_copy_only=False)
+            # Compared in numpy (a compute call with a Python scalar, or to_numpy() of an
+            # array with nulls, imports pandas: see runtime/arrays.py); nulls come after.
+            blank = values_of(pc.utf8_length(pc.utf8_trim_whitespace(texts))) == 0
+            nulls = nulls_of(texts)
             status[no_tokens] = NO_WORDS_CODE
-            status[no_tokens & (blank == True)] = EMPTY_CODE  # noqa: E712
+            status[no_tokens & blank] = EMPTY_CODE
             status[nulls] = MISSING_CODE
         probs = np.full((len(ids), self.output.units), np.nan, dtype=np.float32)
         scorable = status == OK_CODE

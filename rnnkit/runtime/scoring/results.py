@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ..arrays import from_numpy, from_strings
 from ..io.coltext import as_output_text
 from ..model.signature import BINARY, OutputSpec
 from ..model.statuses import STATUSES, RowStats
@@ -23,7 +23,7 @@ RESULT_COLUMNS = ("source", "id", "probability", "label", "status")
 #: reads (null without words), and whether words were cut (only the last maxlen are read).
 DIAGNOSTIC_COLUMNS = ("tokens", "oov", "truncated")
 _DIAGNOSTIC_TYPES = (pa.int64(), pa.float32(), pa.bool_())
-_STATUS_NAMES = pa.array(STATUSES, type=pa.string())
+_STATUS_NAMES = from_strings(STATUSES)
 
 
 def class_columns(output: OutputSpec) -> list[str]:
@@ -87,21 +87,15 @@ def result_batch(
     output = output or OutputSpec()
     probs = np.asarray(probs).reshape(len(status), output.units)
     chosen = output.probability(probs)
-    probability = pa.array(chosen, mask=np.isnan(chosen), type=pa.float32())
-    if output.kind == BINARY:
-        cut = output.threshold if threshold is None else threshold
-        # Arrow kernels, not object arrays: a null probability gives a null label.
-        label = pc.if_else(pc.greater_equal(probability, cut), *output.classes[::-1])
-    else:
-        index = output.decide(probs)
-        label = pa.array(output.classes, pa.string()).take(
-            pa.array(index, mask=index < 0, type=pa.int64())
-        )
-    arrays = [ids, probability, label, _STATUS_NAMES.take(pa.array(status))]
+    probability = from_numpy(chosen.astype(np.float32), np.isnan(chosen))
+    index = output.decide(probs, threshold)  # -1 where a row has no score: a null label
+    label = from_strings(output.classes).take(from_numpy(index.astype(np.int64), index < 0))
+    statuses = _STATUS_NAMES.take(from_numpy(np.asarray(status, dtype=np.int64)))
+    arrays = [ids, probability, label, statuses]
     names = list(RESULT_COLUMNS[1:])
     for k, name in enumerate(class_columns(output)):
         column = probs[:, k]
-        arrays.append(pa.array(column, mask=np.isnan(column), type=pa.float32()))
+        arrays.append(from_numpy(column.astype(np.float32), np.isnan(column)))
         names.append(name)
     if source is not None:
         if isinstance(source, str):
@@ -114,9 +108,9 @@ def result_batch(
             diagnostics.oov, window, out=np.full(len(window), np.nan), where=window > 0
         )
         arrays += [
-            pa.array(diagnostics.tokens, type=pa.int64()),
-            pa.array(share, mask=window == 0, type=pa.float32()),
-            pa.array(diagnostics.tokens > maxlen),
+            from_numpy(np.asarray(diagnostics.tokens, dtype=np.int64)),
+            from_numpy(share.astype(np.float32), window == 0),
+            from_numpy(np.asarray(diagnostics.tokens) > maxlen),
         ]
         names += list(DIAGNOSTIC_COLUMNS)
     if kept is not None:
@@ -127,7 +121,7 @@ def result_batch(
 
 def row_numbers(first: int, n: int) -> pa.Array:
     """0-based row numbers ``first .. first + n - 1``: the id when no id column is given."""
-    return pa.array(np.arange(first, first + n, dtype=np.int64))
+    return from_numpy(np.arange(first, first + n, dtype=np.int64))
 
 
 def conform(

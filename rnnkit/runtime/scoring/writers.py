@@ -44,7 +44,8 @@ class JsonlWriter:
                     for v in as_output_text(column).to_pylist()
                 ]
             else:  # Arrow's text of a number is valid JSON
-                values = pc.fill_null(pc.cast(column, pa.string()), "null").to_pylist()
+                text = pc.cast(column, pa.string()).to_pylist()
+                values = ["null" if v is None else v for v in text]
             columns.append(values)
         lines = [
             "{" + ",".join(k + v for k, v in zip(self._keys, row, strict=True)) + "}\n"

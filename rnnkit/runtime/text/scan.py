@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 from numba import njit
 
+from ..arrays import nulls_of
 from .scanplan import MAX_WORD, ScanPlan
 
 
@@ -320,6 +321,6 @@ class CompiledScan:
             plan.start_id, cls, low, plan.beyond, self.vocab, out, counts, ref,
         )  # fmt: skip
         if array.null_count:  # Arrow does not promise that a null's span is empty
-            nulls = array.is_null().to_numpy(zero_copy_only=False)
+            nulls = nulls_of(array)
             out[nulls], counts[nulls], ref[nulls] = self.empty_row, 0, False
         return out, counts, np.flatnonzero(ref)

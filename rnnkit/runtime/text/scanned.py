@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+from ..arrays import from_numpy
+
 #: Below this many rows the reference is used, so small inputs never pay numba's import
 #: and compile (about a second); once the scan is built it serves every batch.
 COMPILED_MIN_ROWS = 512
@@ -65,7 +67,7 @@ class ScannedTokenizer:
             ids, counts, redo = scan.encode(texts, limit)
             if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
                 ids[redo], counts[redo] = self.encode_reference(
-                    texts.take(pa.array(redo)).to_pylist()
+                    texts.take(from_numpy(redo)).to_pylist()
                 )
         else:
             ids, counts = self.encode_reference(texts.to_pylist())
