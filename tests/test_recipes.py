@@ -42,20 +42,27 @@ def test_an_unknown_recipe_or_pooling_is_refused():
         TrainConfig(pooling="mean")
 
 
-def test_the_bidirectional_recipe_trains_exports_with_parity_and_scores(tmp_path):
+@pytest.mark.parametrize(
+    ("recipe", "shape"),
+    [
+        ("bigru-maxpool", "Bidirectional(GRU(8)) -> GlobalMaxPooling1D"),
+        ("bigru-conv", "[Bidirectional(GRU(8)) | Conv1D(6, 5, relu)] -> GlobalMaxPooling1D each"),
+    ],
+)
+def test_the_bidirectional_recipes_train_export_with_parity_and_score(tmp_path, recipe, shape):
     """Every recipe beyond the seed's cells (covered by conftest's bundles): tiny sizes."""
     import rnnkit
     from rnnkit.exporter.export import export_bundle
     from rnnkit.training.train import train
 
-    out = tmp_path / "bigru"
-    cfg = TrainConfig.from_recipe("bigru-maxpool", **{**TINY, "dense_units": 0})
-    train(cfg, out, echo=lambda s: None, verbose=0)
+    out = tmp_path / recipe
+    tiny = {**TINY, "dense_units": 0, "conv_filters": 6 if "conv" in recipe else 0}
+    train(TrainConfig.from_recipe(recipe, **tiny), out, echo=lambda s: None, verbose=0)
     _, results = export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
     assert results and all(r.passed and r.max_abs <= 1e-5 for r in results), results
     assert {r.runtime for r in results} >= {"onnxruntime", "onnx-reference", "ai-edge-litert"}
     res = CliRunner().invoke(main, ["info", str(out)])
-    assert "Bidirectional(GRU(8)) -> GlobalMaxPooling1D" in res.output, res.output
+    assert shape in res.output, res.output
     probs = rnnkit.load(out).predict(["a wonderful film", "a dull film", ""])
     assert probs.shape == (3,) and np.isnan(probs[2]) and ((probs[:2] > 0) & (probs[:2] < 1)).all()
 
