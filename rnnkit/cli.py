@@ -115,6 +115,12 @@ def main() -> None:
 @click.option("--cell", type=click.Choice(list(CELLS)), default=None, help=_RECIPE_VALUE)
 @click.option("--seed", type=int, default=None, help=_RECIPE_VALUE)
 @click.option(
+    "--split-seed",
+    type=int,
+    default=None,
+    help="The data split's seed (default: --seed); fix it to compare weight seeds.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(10),
     default=None,
@@ -297,7 +303,8 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
     "--atol",
     type=click.FloatRange(0, min_open=True),
     default=None,
-    help=f"Override the fp32 tolerance (default {DEFAULT_ATOL:g}).",
+    help="Override the fp32 tolerance (default: the one the bundle was exported with, "
+    f"{DEFAULT_ATOL:g} unless export was given --atol).",
 )
 @click.option(
     "--recorded",
@@ -360,6 +367,20 @@ def info(bundle, as_json) -> None:
 
 
 @main.command()
+def models() -> None:
+    """List the shipped, pretrained models (light side: reads their manifests).
+
+    \b
+    Examples:
+      rnnkit models
+      rnnkit score reviews.csv --model imdb-bigru-conv-bow
+    """
+    from .runtime.model.card import shipped_models_listing
+
+    click.echo(shipped_models_listing())
+
+
+@main.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option(
     "--output",
@@ -376,7 +397,8 @@ def info(bundle, as_json) -> None:
 )
 @click.option(
     "--model", "-m", type=click.Path(file_okay=False),
-    help="Bundle directory (default: $RNNKIT_MODEL, ./rnnkit-model, shipped model).",
+    help="Bundle directory, or a shipped model's name (rnnkit models lists them; default: "
+    "$RNNKIT_MODEL, ./rnnkit-model, the shipped default).",
 )  # fmt: skip
 @click.option(
     "--text-column",
@@ -487,6 +509,7 @@ def score(
       rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
       rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
       rnnkit score tweets.csv --diagnostics --summary run.json
+      rnnkit score reviews.csv --model imdb-bigru-conv-bow   # the stronger shipped model
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/

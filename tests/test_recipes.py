@@ -46,7 +46,7 @@ def test_an_unknown_recipe_or_pooling_is_refused():
     ("recipe", "shape"),
     [
         ("bigru-maxpool", "Bidirectional(GRU(8)) -> GlobalMaxPooling1D"),
-        ("bigru-conv", "[Bidirectional(GRU(8)) | Conv1D(6, 5, relu)] -> GlobalMaxPooling1D each"),
+        ("bigru-conv-bow", "[Conv1D(6, 5, relu) -> max | Bidirectional(GRU(8)) -> max | average]"),
     ],
 )
 def test_the_bidirectional_recipes_train_export_with_parity_and_score(tmp_path, recipe, shape):

@@ -31,7 +31,7 @@ from ..runtime.model.parity import (
     edge_sequences,
 )
 from ..runtime.model.recording import recorded_inputs, write_recording
-from ..runtime.model.verify import onnx_reference_predict, verify_formats
+from ..runtime.model.verify import export_atol, onnx_reference_predict, verify_formats
 from ..runtime.text.contract import OOV_ID, PAD_ID
 from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
@@ -338,7 +338,7 @@ def verify_bundle(
             format="keras",
             variant="recording",
             runtime="keras (live)",
-            atol=DEFAULT_ATOL if atol is None else atol,
+            atol=export_atol(bundle) if atol is None else atol,
         )
     ]
     return results + verify_formats(bundle, live, atol)[0]

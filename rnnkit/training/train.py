@@ -107,7 +107,7 @@ class Parts:
 def carve_validation(split: Split, cfg: TrainConfig) -> Parts:
     """Validation comes from the training split only; the test split stays untouched."""
     fit_idx, val_idx = stratified_split(
-        split.train_texts, split.train_labels, cfg.validation_fraction, cfg.seed + 1
+        split.train_texts, split.train_labels, cfg.validation_fraction, cfg.data_seed + 1
     )
     return Parts(
         [split.train_texts[i] for i in fit_idx],
@@ -176,7 +176,7 @@ def train(
         text_column=text_column,
         label_column=label_column,
         test_fraction=cfg.test_fraction,
-        seed=cfg.seed,
+        seed=cfg.data_seed,
         limit=cfg.limit,
         vocab_size=cfg.vocab_size,
     )
@@ -184,7 +184,8 @@ def train(
     parts = carve_validation(split, cfg)
     echo(
         f"data: {split.source}: {len(parts.fit_texts)} train / {len(parts.val_texts)} "
-        f"validation / {len(split.test_texts)} test reviews (seed {cfg.seed})"
+        f"validation / {len(split.test_texts)} test reviews (split seed {cfg.data_seed}, "
+        f"weight seed {cfg.seed})"
     )
     # The vocabulary comes from the fitting part only: validation and test stay unseen.
     tokenizer = Tokenizer.fit(parts.fit_texts, cfg.vocab_size, cfg.maxlen)

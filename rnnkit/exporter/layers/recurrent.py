@@ -51,10 +51,11 @@ def _zeros(g, x: str, units: int) -> str:
     )
 
 
-#: Fold the input projection into the embedding table when the folded table is at most
-#: this many times the embedding's size: the seed's shape scores 1.7x faster folded, while a
-#: wide LSTM behind a narrow embedding would grow the model file past what it buys.
-FOLD_MAX_GROWTH = 4
+#: Fold the input projection into the embedding table when the folded table is no larger
+#: than the embedding (the seed's SimpleRNN: scores as fast as rnnkit's folded form). A GRU
+#: or LSTM has 3 or 4 gates per unit: folded, its table (one per direction) would grow the
+#: model file several times over, for one MatMul per row.
+FOLD_MAX_GROWTH = 1
 
 
 def _input_projection(g, name: str, x: Tensor, kernel, in_bias) -> str:

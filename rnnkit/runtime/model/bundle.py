@@ -74,17 +74,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def shipped_bundle_path() -> Path:
-    """The pretrained default bundle.
+def shipped_models_dir() -> Path:
+    """Where the shipped, pretrained bundles are.
 
-    Installed, it is inside the package (``rnnkit/models/imdb-rnn``); in a source checkout
-    (including one that shadows an installed rnnkit) it is the top-level ``models/``.
+    Installed, inside the package (``rnnkit/models/``); in a source checkout (including one
+    that shadows an installed rnnkit), the top-level ``models/``.
     """
     package = Path(__file__).resolve().parents[2]  # rnnkit/, from rnnkit/runtime/model/
     for candidate in (package / "models", package.parent / "models"):
         if (candidate / SHIPPED_NAME / MANIFEST).is_file():
-            return candidate / SHIPPED_NAME
-    return package / "models" / SHIPPED_NAME  # absent: Bundle.open names this path
+            return candidate
+    return package / "models"  # absent: Bundle.open names the path
+
+
+def shipped_bundle_path(name: str = SHIPPED_NAME) -> Path:
+    """A shipped bundle by name (the default: the seed's model)."""
+    return shipped_models_dir() / name
+
+
+def shipped_names() -> list[str]:
+    """The shipped bundles' names, the default first."""
+    found = sorted(p.parent.name for p in shipped_models_dir().glob(f"*/{MANIFEST}"))
+    return sorted(found, key=lambda name: name != SHIPPED_NAME)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
@@ -97,8 +108,11 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def resolve_bundle_path(path: str | os.PathLike | None = None) -> tuple[Path, str]:
-    """Which bundle to use, and why: explicit path, $RNNKIT_MODEL, ./rnnkit-model, shipped."""
+    """Which bundle to use, and why: explicit path (or a shipped model's name, where no such
+    path exists), $RNNKIT_MODEL, ./rnnkit-model, the shipped default."""
     if path is not None:
+        if not Path(path).exists() and str(path) in shipped_names():
+            return shipped_bundle_path(str(path)), f"shipped model {path}"
         return Path(path), "given"
     if os.environ.get(ENV_MODEL):
         return Path(os.environ[ENV_MODEL]), f"${ENV_MODEL}"

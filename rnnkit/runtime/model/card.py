@@ -5,6 +5,19 @@ from __future__ import annotations
 from .bundle import Bundle
 
 
+def architecture(model: dict, units: int) -> str:
+    """The model entry's one-line architecture. Written at train and import time; bundles
+    from before recipes hold the seed's architecture, read from their config."""
+    if "architecture" in model:
+        return model["architecture"]
+    cfg = model["config"]
+    return (
+        f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> {cfg['cell']} "
+        f"RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
+        f"Dropout({cfg['dropout']}) -> Dense({units}, {'sigmoid' if units == 1 else 'softmax'})"
+    )
+
+
 def _origin(model: dict, metrics: dict, data: dict, out) -> list[str]:
     """Where the model came from: rnnkit's training run, or a user's file."""
     if model.get("origin") == "imported":
@@ -22,15 +35,7 @@ def _origin(model: dict, metrics: dict, data: dict, out) -> list[str]:
     cfg = model["config"]
     data = metrics.get("data", {})
     return [
-        # Written at train time; bundles from before recipes hold the seed's architecture.
-        "  model        "
-        + model.get(
-            "architecture",
-            f"Embedding({cfg['vocab_size']}, {cfg['embed_dim']}) -> {cfg['cell']} "
-            f"RNN({cfg['units']}) -> Dense({cfg['dense_units']}, relu) -> "
-            f"Dropout({cfg['dropout']}) -> Dense({out.units}, "
-            f"{'sigmoid' if out.units == 1 else 'softmax'})",
-        ),
+        "  model        " + architecture(model, out.units),
         f"  training     {cfg['epochs']} epochs, batch {cfg['batch_size']}, seed {cfg['seed']}; "
         f"best epoch {metrics.get('best_epoch')}",
         f"  data         {data.get('source')}: {data.get('train')} train / "
@@ -109,4 +114,24 @@ def model_card(bundle: Bundle) -> str:
             lines.append(
                 f"  {fmt:6s} {variant:7s} {entry['file']} ({size:.2f} MB, {form}); {figures}"
             )
+    return "\n".join(lines)
+
+
+def shipped_models_listing() -> str:
+    """The shipped bundles, one line each: name, test figures, ONNX size, architecture."""
+    from .bundle import SHIPPED_NAME, shipped_bundle_path, shipped_names
+
+    lines = ["shipped models (rnnkit score --model NAME; the default is marked *)"]
+    for name in shipped_names():
+        bundle = Bundle.open(shipped_bundle_path(name), verify=False)
+        m = bundle.manifest
+        metrics = m.get("metrics", {})
+        onnx = m.get("formats", {}).get("onnx", {}).get("fp32", {}).get("file")
+        size = m["files"][onnx]["bytes"] / 1e6 if onnx else float("nan")
+        lines.append(
+            f"{'*' if name == SHIPPED_NAME else ' '} {name:<20} test accuracy "
+            f"{metrics.get('test_accuracy', float('nan')):.4f}, ROC AUC "
+            f"{metrics.get('test_roc_auc', float('nan')):.3f}, ONNX {size:.1f} MB: "
+            f"{architecture(m['model'], bundle.signature.output.units)}"
+        )
     return "\n".join(lines)

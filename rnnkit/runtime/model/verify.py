@@ -82,13 +82,25 @@ def quantized_criteria(bundle: Bundle, fmt: str, variant: str) -> QuantizedCrite
     return QUANTIZED_CRITERIA[fmt, variant]
 
 
+def export_atol(bundle: Bundle) -> float:
+    """The fp32 tolerance the bundle's files were exported with (``rnnkit export --atol``,
+    recorded with each parity result): what verify and every load hold them to."""
+    gates = [
+        entry["atol"]
+        for variants in bundle.manifest.get("parity", {}).values()
+        for entry in variants.get("fp32", {}).values()
+        if isinstance(entry, dict) and isinstance(entry.get("atol"), (int, float))
+    ]
+    return max(gates, default=DEFAULT_ATOL)
+
+
 def verify_formats(
     bundle: Bundle, inputs: ParityInputs, atol: float | None = None
 ) -> tuple[list[ParityResult], list[str]]:
     """Check every exported file against Keras's outputs in ``inputs``: fp32 at ``atol``,
     quantized by their criteria. Returns the results and one note per format whose
     runtime is not installed."""
-    atol = DEFAULT_ATOL if atol is None else atol
+    atol = export_atol(bundle) if atol is None else atol
     results, skipped = [], []
     for fmt, variants in sorted(bundle.manifest.get("formats", {}).items()):
         for variant in sorted(variants):
@@ -119,13 +131,12 @@ def verify_recorded(
 def self_check(bundle: Bundle, fmt: str, predict: Callable[[np.ndarray], np.ndarray]) -> None:
     """Refuse to score if this machine's runtime disagrees with Keras's recorded outputs."""
     inputs = recorded_inputs(bundle, SELF_CHECK_ROWS)
-    runtime = RUNTIMES[fmt]
-    result = compare(inputs, predict, format=fmt, variant="fp32", runtime=runtime,
-                     atol=DEFAULT_ATOL)  # fmt: skip
+    runtime, atol = RUNTIMES[fmt], export_atol(bundle)
+    result = compare(inputs, predict, format=fmt, variant="fp32", runtime=runtime, atol=atol)
     if not result.passed:
         raise BundleError(
             f"{bundle.format_file(fmt)}: on this machine {runtime} disagrees with the Keras "
             f"outputs recorded in the bundle (max |Δ| {result.max_abs:.3g} > atol "
-            f"{DEFAULT_ATOL:g}; worst rows: {', '.join(result.worst_rows[:3])}). Refusing to "
+            f"{atol:g}; worst rows: {', '.join(result.worst_rows[:3])}). Refusing to "
             "score: the model file or this runtime does not compute what Keras computed."
         )
