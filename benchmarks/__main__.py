@@ -199,7 +199,7 @@ def tokenizers(bundle, texts, seconds: float) -> list[dict]:
     runs = [
         ("reference (Python regex)", lambda: tok.encode(texts, compiled=False), True),
         (
-            "compiled tail scan (numba)",
+            "compiled scan (numba)",
             lambda: [tok.encode(b, compiled=True) for b in blocks],
             bool(np.array_equal(compiled, reference)),
         ),
@@ -364,7 +364,7 @@ def parts(bundle, src: Path, e2e: list[dict], seconds: float) -> list[dict]:
         "Arrow CSV parse": timed(
             lambda: pacsv.read_csv(data, read_options=read, convert_options=convert), seconds, n
         ),
-        "compiled tail scan, on Arrow arrays": timed(
+        "compiled scan, on Arrow arrays": timed(
             lambda: [tok.encode_with_counts(b) for b in blocks], seconds, n
         ),
         "folded ONNX, batch 1024, 1 thread": timed(

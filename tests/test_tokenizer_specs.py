@@ -348,3 +348,28 @@ def test_the_seed_tutorial_model_on_the_imdb_convention(texts, imdb_index, tmp_p
     import_model(tmp_path / "seed.keras", out, choice, echo=lambda s: None)
     batch = texts[:30] + EDGE_TEXTS
     _export_and_compare(out, batch, model.predict(_real_imdb_ids(spec, batch), verbose=0))
+
+
+def test_the_scan_settles_ordinary_unicode_itself():
+    """Accented letters, CJK and emoji are decoded by the scan, reading forwards and
+    backwards; only what its tables leave open (a capital sigma) goes to the reference."""
+    import pyarrow as pa
+
+    from rnnkit.runtime.text.text_vectorization import TextVectorization
+    from rnnkit.runtime.text.tokenizer import Tokenizer
+
+    texts = ["café résumé naïve", "日本語のテキスト and more", "emoji 🎬🍿 film", "Straße ÄÖÜ x"]
+    index = {"café": 1, "film": 2, "straße": 3}
+    specs = [
+        Tokenizer(("café", "film"), 10, 3),
+        KerasTokenizer(index, 3),
+        KerasTokenizer(index, 3, padding="post", truncating="post"),
+        ImdbWordIndex(index, 4),
+        TextVectorization(("", "[UNK]", "café", "film"), 3),
+    ]
+    for spec in specs:
+        spec.warm_up()
+        _, _, redo = spec._scan.encode(pa.array(texts, pa.large_string()), spec.maxlen + 1)
+        assert redo.tolist() == [], (type(spec).__name__, spec.truncating, redo)
+    sigma = pa.array(["ΣΑΣ film"], pa.large_string())
+    assert specs[0]._scan.encode(sigma, 4)[2].tolist() == [0]  # lowercase by context

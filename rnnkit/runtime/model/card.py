@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .bundle import Bundle
+from .parity import DEFAULT_ATOL
 
 
 def architecture(model: dict, units: int) -> str:
@@ -111,8 +112,10 @@ def model_card(bundle: Bundle) -> str:
                 for rt, p in sorted(parity.items())
             )
             form = entry.get("graph_form", "")
+            gates = {p.get("atol") for p in parity.values()} - {None, DEFAULT_ATOL}
+            gate = f" (gate atol {max(gates):g})" if gates else ""
             lines.append(
-                f"  {fmt:6s} {variant:7s} {entry['file']} ({size:.2f} MB, {form}); {figures}"
+                f"  {fmt:6s} {variant:7s} {entry['file']} ({size:.2f} MB, {form}); {figures}{gate}"
             )
     return "\n".join(lines)
 

@@ -157,7 +157,11 @@ def _scan_row(data, s, e, row, maxlen, limit, keep_last, kept, cls, low, beyond,
             cp, nxt = np.int64(data[i]), i + step
             kind = cls[cp]
         else:
-            cp, nxt = _char_before(data, s, i) if keep_last else _char_at(data, i, e)
+            if keep_last:  # _char_before gives the character's first byte: step before it
+                cp, first = _char_before(data, s, i)
+                nxt = first - 1
+            else:
+                cp, nxt = _char_at(data, i, e)
             kind = _class_of(cp, cls, low, beyond)[0]
         if kind == 3:
             return -1, -1
@@ -180,7 +184,11 @@ def _scan_row(data, s, e, row, maxlen, limit, keep_last, kept, cls, low, beyond,
                     i = nxt
                     continue
             else:
-                cp, nxt = _char_before(data, s, i) if keep_last else _char_at(data, i, e)
+                if keep_last:  # _char_before gives the character's first byte: step before it
+                    cp, first = _char_before(data, s, i)
+                    nxt = first - 1
+                else:
+                    cp, nxt = _char_at(data, i, e)
                 kind = _class_of(cp, cls, low, beyond)[0]
             if kind == 2:
                 i = nxt
