@@ -100,6 +100,16 @@ def _char_at(data, i, e):
 
 
 @njit(cache=True, nogil=True)
+def _decode(data, s, e, i, keep_last):
+    """(code point, the next byte to read) of the non-ASCII character at byte i, reading
+    backwards (i is its last byte) or forwards (its first)."""
+    if keep_last:
+        cp, first = _char_before(data, s, i)
+        return cp, first - 1
+    return _char_at(data, i, e)
+
+
+@njit(cache=True, nogil=True)
 def _push(buf, n, cp, reverse):
     """Append the UTF-8 bytes of ``cp`` to ``buf`` (in reverse order if ``reverse``);
     returns the new length, which keeps counting past MAX_WORD without writing."""
@@ -157,11 +167,7 @@ def _scan_row(data, s, e, row, maxlen, limit, keep_last, kept, cls, low, beyond,
             cp, nxt = np.int64(data[i]), i + step
             kind = cls[cp]
         else:
-            if keep_last:  # _char_before gives the character's first byte: step before it
-                cp, first = _char_before(data, s, i)
-                nxt = first - 1
-            else:
-                cp, nxt = _char_at(data, i, e)
+            cp, nxt = _decode(data, s, e, i, keep_last)
             kind = _class_of(cp, cls, low, beyond)[0]
         if kind == 3:
             return -1, -1
@@ -184,11 +190,7 @@ def _scan_row(data, s, e, row, maxlen, limit, keep_last, kept, cls, low, beyond,
                     i = nxt
                     continue
             else:
-                if keep_last:  # _char_before gives the character's first byte: step before it
-                    cp, first = _char_before(data, s, i)
-                    nxt = first - 1
-                else:
-                    cp, nxt = _char_at(data, i, e)
+                cp, nxt = _decode(data, s, e, i, keep_last)
                 kind = _class_of(cp, cls, low, beyond)[0]
             if kind == 2:
                 i = nxt
