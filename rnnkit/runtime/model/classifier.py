@@ -22,12 +22,18 @@ class SentimentModel:
     """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``
     for a binary model; ``[n, classes]`` probabilities for a multi-class one."""
 
-    def __init__(self, bundle: Bundle, backend: str = "onnx", threads: int = 1) -> None:
+    def __init__(
+        self, bundle: Bundle, backend: str = "onnx", threads: int = 1, *, warm_up: bool = False
+    ) -> None:
+        """``warm_up``: start loading the tokenizer's compiled scan on its own thread at once,
+        beside the inference session and the self-check (for inputs known to be large)."""
         if backend not in BACKENDS:
             raise UsageError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
         self.bundle = bundle
         self.output = bundle.signature.output
         self.tokenizer = bundle.tokenizer()
+        if warm_up:
+            self.tokenizer.warm_up_in_background()
         self.backend_name = backend
         self.backend = BACKENDS[backend](bundle.format_file(backend), threads=threads)
         # Before any scoring: this runtime must reproduce Keras's recorded outputs.

@@ -30,6 +30,7 @@ from ..io.inputs import InputFile, expand_sources, pick_columns
 from ..model.bundle import Bundle
 from ..model.classifier import SentimentModel
 from ..model.statuses import STATUSES
+from ..text.scanned import WARM_UP_MIN_BYTES
 from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, output_format
@@ -79,6 +80,10 @@ class Plan:
     def read_columns(self, f: PlannedFile) -> list[str] | None:
         """The columns to read from ``f`` (``None``: all of them)."""
         return None if self.kept is not None else self.text_columns(f)
+
+    def input_bytes(self) -> int:
+        """The files' sizes on disk (stdin counts as 0: its size is unknown)."""
+        return sum(os.path.getsize(f.path) for f in self.files if f.path != "-")
 
     def close(self) -> None:
         for f in self.files:
@@ -176,7 +181,9 @@ def score_files(
         encoding=encoding,
         delimiter=delimiter,
     )
-    scorer = SentimentModel(bundle, backend=backend)
+    scorer = SentimentModel(
+        bundle, backend=backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
+    )
     tally = Tally(scorer.tokenizer.maxlen, scorer.output)
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()

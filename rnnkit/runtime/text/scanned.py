@@ -9,17 +9,22 @@ tested to give identical ids.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from ..arrays import from_numpy
+from ..arrays import from_numpy, from_strings
 
 #: Below this many rows the reference is used, so small inputs never pay numba's import
 #: and compile (about a second); once the scan is built it serves every batch.
 COMPILED_MIN_ROWS = 512
+#: An input of at least this many bytes starts loading the scan at once, on its own thread,
+#: beside opening the model (about COMPILED_MIN_ROWS reviews of 2 KB: short of that, the
+#: reference may serve every batch and the load would be wasted).
+WARM_UP_MIN_BYTES = 1 << 20
 _SCAN_BUILD_LOCK = threading.Lock()
 FAST_PATH = "compiled scan"
 
@@ -74,9 +79,25 @@ class ScannedTokenizer:
         return ids, np.minimum(counts, limit)
 
     def warm_up(self) -> None:
-        """Build the compiled scan now (about a second) rather than at the first large
-        batch."""
-        self._scan  # noqa: B018 - the property builds and caches it
+        """Build the compiled scan and load its machine code now (about half a second, most
+        of it numba's own start-up) rather than in the first large batch."""
+        scan = self._scan
+        if scan is not None:
+            scan.encode(from_strings([""]).cast(pa.large_string()), 1)
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """:meth:`warm_up` on its own thread, so that it overlaps opening the model and
+        reading the first blocks. Not a daemon: the interpreter waits for it at exit rather
+        than stopping it inside the compiler. A failure is left to the first scoring thread
+        that needs the scan, which builds it again and reports the error."""
+
+        def quietly() -> None:
+            with contextlib.suppress(Exception):  # reported by the scan's first real user
+                self.warm_up()
+
+        thread = threading.Thread(target=quietly, name="rnnkit-scan-warm-up")
+        thread.start()
+        return thread
 
     @property
     def _scan(self):

@@ -1,0 +1,105 @@
+"""Start-up of ``rnnkit score`` (issue 21): the compiled scan loads beside the model.
+
+Timings are the harness's job; these tests check the order of things, which is what
+makes the overlap possible, and that small inputs still never load the compiler.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+from rnnkit.runtime.model import classifier
+from rnnkit.runtime.scoring.pipeline import score_files
+from rnnkit.runtime.text.scanned import WARM_UP_MIN_BYTES, ScannedTokenizer
+
+TEXTS = [
+    "A quiet, patient film that earns its ending.",
+    "Two hours I will not get back; the plot collapses by the middle.",
+    "The cast is wonderful and the score even better.",
+]
+
+
+def _write_csv(path, rows: int):
+    body = "".join(f'"{TEXTS[i % len(TEXTS)]} {i}"\n' for i in range(rows))
+    path.write_text("review\n" + body, encoding="utf-8")
+    return path
+
+
+def _watch_start_up(monkeypatch):
+    """Record whether the scan's warm-up had started when the model began its self-check."""
+    started = threading.Event()
+    seen: dict[str, bool] = {}
+    warm_up = ScannedTokenizer.warm_up
+
+    def recording_warm_up(self):
+        started.set()
+        return warm_up(self)
+
+    check = classifier.self_check
+
+    def recording_check(*args, **kwargs):
+        # The warm-up runs on its own thread: give it a moment to be scheduled.
+        seen["scan loading during the self-check"] = started.wait(timeout=10)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(ScannedTokenizer, "warm_up", recording_warm_up)
+    monkeypatch.setattr(classifier, "self_check", recording_check)
+    return seen
+
+
+def test_a_large_input_loads_the_scan_while_the_model_opens(tmp_path, monkeypatch):
+    rows = 1 + WARM_UP_MIN_BYTES // 40
+    src = _write_csv(tmp_path / "big.csv", rows)
+    assert src.stat().st_size >= WARM_UP_MIN_BYTES
+    seen = _watch_start_up(monkeypatch)
+    summary = score_files(src, tmp_path / "out.csv")
+    assert summary.rows == rows
+    assert seen == {"scan loading during the self-check": True}
+
+
+def test_a_small_input_does_not_load_the_scan_early(tmp_path, monkeypatch):
+    src = _write_csv(tmp_path / "small.csv", 20)
+    monkeypatch.setattr(
+        ScannedTokenizer,
+        "warm_up_in_background",
+        lambda self: (_ for _ in ()).throw(AssertionError("warm-up started for 20 rows")),
+    )
+    assert score_files(src, tmp_path / "out.csv").rows == 20
+
+
+def test_warm_up_loads_the_scans_machine_code():
+    """After ``warm_up`` the first large batch finds the scan's entry point loaded (not the
+    first block's scoring thread paying for it with the GIL held)."""
+    code = (
+        "import rnnkit\n"
+        "from rnnkit.runtime.model.bundle import Bundle\n"
+        "tok = Bundle.open(None).tokenizer()\n"
+        "tok.warm_up()\n"
+        "from rnnkit.runtime.text import scan\n"
+        "print(len(scan.encode_rows.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) >= 1
+
+
+def test_a_failed_warm_up_leaves_the_scan_to_its_first_user(monkeypatch):
+    """The background warm-up never prints a traceback; the scoring thread that needs the
+    scan builds it again and reports any error itself."""
+    from rnnkit.runtime.model.bundle import Bundle
+
+    tok = Bundle.open(None).tokenizer()
+    calls = []
+
+    def failing_plan():
+        calls.append(1)
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(type(tok), "scan_plan", lambda self: failing_plan())
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args))
+    tok.warm_up_in_background().join()
+    assert calls and not errors
+    assert "_compiled_scan" not in tok.__dict__
