@@ -442,25 +442,31 @@ def text_vectorization_twin(bundle, fit_texts, work: Path) -> str:
     return str(out)
 
 
-def shipped_models(src: Path, rows: int) -> list[dict]:
-    """Every shipped model side by side: its test figures (from its manifest), accuracy on
-    the rotten-tomatoes snippets (out of domain: one-sentence critic blurbs, not reviews),
-    ONNX size, training time, and ``rnnkit score`` end to end on the same file."""
+def models_side_by_side(src: Path, rows: int, bundles: dict[str, str]) -> list[dict]:
+    """Bundles side by side: test figures (from their manifests), accuracy on the
+    rotten-tomatoes snippets (out of domain: one-sentence critic blurbs, not reviews), ONNX
+    size, training time, the largest |Δ| against Keras per runtime at export, and
+    ``rnnkit score`` end to end on the same file."""
     import rnnkit
-    from rnnkit.runtime.model.bundle import Bundle, shipped_names
+    from rnnkit.runtime.model.bundle import Bundle
     from rnnkit.training.data import embedded_imdb_path
 
     snippets = pd.read_csv(embedded_imdb_path())
     snippets = snippets[snippets["source"] == "rotten_tomatoes"]
     out = []
-    for name in shipped_names():
-        bundle = Bundle.open(name)
+    for name, where in bundles.items():
+        bundle = Bundle.open(where)
         m, metrics = bundle.manifest, bundle.manifest.get("metrics", {})
-        probs = rnnkit.load(name).predict(snippets["text"].astype(str).tolist())
+        probs = rnnkit.load(where).predict(snippets["text"].astype(str).tolist())
         scored = ~np.isnan(probs)
         hits = (probs[scored] >= 0.5) == (snippets["label"].to_numpy()[scored] == 1)
-        wall, rss = run_process(rnnkit_cmd(src, name, "-o", str(src.with_suffix(".out.csv"))))
+        wall, rss = run_process(rnnkit_cmd(src, where, "-o", str(src.with_suffix(".out.csv"))))
         onnx = m["formats"]["onnx"]["fp32"]["file"]
+        parity = {
+            runtime: result["max_abs"]
+            for fmt in m.get("parity", {}).values()
+            for runtime, result in fmt.get("fp32", {}).items()
+        }
         out.append(
             {
                 "model": name,
@@ -471,9 +477,18 @@ def shipped_models(src: Path, rows: int) -> list[dict]:
                 "train_seconds": metrics.get("train_seconds"),
                 "score_reviews_per_s": round(rows / wall),
                 "score_peak_rss_mib": round(rss),
+                "max_abs_vs_keras": ", ".join(f"{k} {v:.1e}" for k, v in parity.items()),
             }
         )
     return out
+
+
+def recipe_bundles(folder: str | None) -> dict[str, str]:
+    """Every bundle directly inside ``folder`` (``--recipes``), by folder name."""
+    if folder is None:
+        return {}
+    found = sorted(p.parent for p in Path(folder).glob("*/manifest.json"))
+    return {p.name: str(p) for p in found}
 
 
 def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
@@ -491,6 +506,13 @@ def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:
             }
         )
     return out
+
+
+def memory_by_part(bundle_path: str, src: Path) -> list[dict]:
+    """What each part of scoring adds to the process's memory (``memory_parts.py``)."""
+    cmd = [sys.executable, "-m", "benchmarks.memory_parts", bundle_path, str(src)]
+    out = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
 
 
 def markdown(res: dict) -> str:
@@ -520,15 +542,21 @@ def markdown(res: dict) -> str:
         "parts": "The parts alone** (one core each, on the end-to-end file)",
         "shipped_models": "Shipped models** (test figures from their manifests; rotten-"
         "tomatoes snippets out of domain; `rnnkit score` on the end-to-end file)",
+        "recipes": "Recipes** (one bundle per recipe, `--recipes`; same columns, same file)",
         "cold_start": "Cold start** (10-row CSV, whole process, median)",
         "memory": "Memory** (`rnnkit score` to parquet)",
+        "memory_by_part": "Memory by part** (`python -m benchmarks.memory_parts`: a fresh "
+        "process loads what scoring loads, one part at a time, then scores the end-to-end "
+        "file to Parquet)",
     }
     head = (
         f"Run {res['date']} ({'quick' if res['quick'] else 'full'}) on {m['cores']} cores, "
         f"{m['cpu']}, Python {m['python']}; "
         + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     )
-    parts = [head] + [f"\n**{title}\n\n{table(res[key])}" for key, title in sections.items()]
+    parts = [head] + [
+        f"\n**{title}\n\n{table(res[key])}" for key, title in sections.items() if key in res
+    ]
     return "\n".join(parts) + "\n"
 
 
@@ -537,9 +565,14 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (< 2 minutes)")
     ap.add_argument("--model", default=None, help="bundle (default: the shipped model)")
     ap.add_argument("--output", default=str(HERE / "results"), help="results directory")
+    ap.add_argument(
+        "--recipes",
+        default=None,
+        help="a folder of bundles (one per recipe) to score beside the shipped models",
+    )
     args = ap.parse_args()
 
-    from rnnkit.runtime.model.bundle import Bundle
+    from rnnkit.runtime.model.bundle import Bundle, shipped_names
     from rnnkit.training.data import load_split
 
     bundle = Bundle.open(args.model)
@@ -557,7 +590,13 @@ def main() -> None:
         tv_bundle = text_vectorization_twin(bundle, split.train_texts, work)
         res["end_to_end"] = end_to_end(str(bundle.path), everything, rows, work, tv_bundle)
         res["parts"] = parts(bundle, work / f"e2e_{rows}.csv", res["end_to_end"], seconds)
-        res["shipped_models"] = shipped_models(work / f"e2e_{rows}.csv", rows)
+        e2e_file = work / f"e2e_{rows}.csv"
+        res["shipped_models"] = models_side_by_side(
+            e2e_file, rows, {name: name for name in shipped_names()}
+        )
+        if args.recipes:
+            res["recipes"] = models_side_by_side(e2e_file, rows, recipe_bundles(args.recipes))
+        res["memory_by_part"] = memory_by_part(str(bundle.path), e2e_file)
         res["cold_start"] = cold_start(str(bundle.path), everything, work, 1 if q else 5)
         res["memory"] = memory(
             str(bundle.path), everything, (5_000, 10_000) if q else (100_000, 1_000_000), work
