@@ -135,44 +135,22 @@ def test_row_numbers_match_the_cli_for_one_file(spark, files):
 
 
 def test_cli_engine_spark_writes_csv_and_refuses_bad_input(spark, files, tmp_path):
-    runner = CliRunner()
+    def on_spark(*args):
+        return CliRunner().invoke(
+            main, ["score", str(files / "part2.csv"), "--engine", "spark", *args]
+        )
+
     target = tmp_path / "scores"
-    res = runner.invoke(
-        main,
-        [
-            "score",
-            str(files / "part2.csv"),
-            "--engine",
-            "spark",
-            "--master",
-            "local[2]",
-            "--id-column",
-            "id",
-            "--format",
-            "csv",
-            "-o",
-            str(target),
-        ],
+    res = on_spark(
+        "--master", "local[2]", "--id-column", "id", "--format", "csv", "-o", str(target)
     )
     assert res.exit_code == 0, res.output
     assert "750 rows scored on Spark" in res.stderr
     written = pd.concat(pd.read_csv(p, keep_default_na=False) for p in target.glob("*.csv"))
     assert len(written) == 750 and set(written["status"]) >= {"ok", "missing_text"}
-    res = runner.invoke(
-        main,
-        [
-            "score",
-            str(files / "part2.csv"),
-            "--engine",
-            "spark",
-            "--text-column",
-            "nope",
-            "-o",
-            str(tmp_path / "x"),
-        ],
-    )
+    res = on_spark("--text-column", "nope", "-o", str(tmp_path / "x"))
     assert res.exit_code == 2 and "no column 'nope'" in res.output
-    res = runner.invoke(main, ["score", str(files / "part2.csv"), "--engine", "spark"])
+    res = on_spark()
     assert res.exit_code == 2 and "give it with -o" in res.output
 
 
