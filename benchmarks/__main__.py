@@ -339,13 +339,13 @@ def end_to_end(bundle_path: str, texts, rows: int, work: Path, tv_bundle: str) -
 def parts(bundle, src: Path, e2e: list[dict], seconds: float) -> list[dict]:
     """Each part of scoring alone, on one core, in microseconds per review, on the end-to-end
     file: Arrow's CSV parse, the compiled scan on Arrow arrays (blocks of 1,500 reviews, as
-    scoring cuts them) and the folded ONNX model (batch 1024, one thread). Their sum says
+    scoring cuts them) and the folded ONNX model (batches as scoring cuts them, one thread). Their sum says
     what this machine's cores could do; the end-to-end rate divided by that is the figure
     to improve (it holds across machines, absolute rates do not)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    from rnnkit.runtime.model.backends import OnnxBackend, predict_in_batches
+    from rnnkit.runtime.model.backends import BATCH_SIZE, OnnxBackend, predict_in_batches
 
     data = pa.py_buffer(src.read_bytes())
     read = pacsv.ReadOptions(use_threads=False, block_size=2 << 20)
@@ -367,7 +367,7 @@ def parts(bundle, src: Path, e2e: list[dict], seconds: float) -> list[dict]:
         "compiled scan, on Arrow arrays": timed(
             lambda: [tok.encode_with_counts(b) for b in blocks], seconds, n
         ),
-        "folded ONNX, batch 1024, 1 thread": timed(
+        f"folded ONNX, batches of {BATCH_SIZE} (as scoring cuts them), 1 thread": timed(
             lambda: predict_in_batches(onnx.predict_ids, ids), seconds, len(ids)
         ),
     }
