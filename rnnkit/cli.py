@@ -129,14 +129,16 @@ def main() -> None:
 def train(output, data, text_column, label_column, source, recipe, **hyper) -> None:
     """Train the sentiment RNN and write a model bundle.
 
-    Recipes: seed (the seed tutorial's SimpleRNN, maxlen 100; the default), lstm, gru, and
-    bigru-maxpool (a bidirectional GRU pooled over every step, maxlen 400).
+    Recipes: seed (the seed tutorial's SimpleRNN, maxlen 100; the default), lstm, gru,
+    bigru-maxpool (a bidirectional GRU pooled over every step, maxlen 400), bigru-conv (a
+    Conv1D branch beside it, maxlen 600: the shipped imdb-bigru-conv) and bigru-conv-bow
+    (plus the words' average, maxlen 800).
 
     \b
     Examples:
       rnnkit train
       rnnkit train --cell lstm --epochs 3 --output runs/lstm
-      rnnkit train --recipe bigru-maxpool --output runs/bigru
+      rnnkit train --recipe bigru-conv --output runs/bigru-conv
       rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
       rnnkit train --data tickets.csv --label-column topic --output runs/topics
     """
@@ -373,7 +375,7 @@ def models() -> None:
     \b
     Examples:
       rnnkit models
-      rnnkit score reviews.csv --model imdb-bigru-conv-bow
+      rnnkit score reviews.csv --model imdb-bigru-conv
     """
     from .runtime.model.card import shipped_models_listing
 
@@ -509,7 +511,7 @@ def score(
       rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
       rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
       rnnkit score tweets.csv --diagnostics --summary run.json
-      rnnkit score reviews.csv --model imdb-bigru-conv-bow   # the stronger shipped model
+      rnnkit score reviews.csv --model imdb-bigru-conv   # the stronger shipped model
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/

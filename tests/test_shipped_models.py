@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from rnnkit.cli import main
 from rnnkit.runtime.model.bundle import SHIPPED_NAME, Bundle, shipped_names
 
-SECOND = "imdb-bigru-conv-bow"
+SECOND = "imdb-bigru-conv"
 
 
 def test_rnnkit_models_lists_every_shipped_model_the_default_first():
@@ -39,9 +39,10 @@ def test_the_second_shipped_model_reaches_089_on_the_held_out_split():
     reviews from raw text, and the labels decide."""
     import rnnkit
     from rnnkit.training.data import load_split
+    from rnnkit.training.model import TrainConfig
 
     bundle = Bundle.open(SECOND)
-    split = load_split(seed=bundle.manifest["model"]["config"]["seed"])
+    split = load_split(seed=TrainConfig.from_dict(bundle.manifest["model"]["config"]).data_seed)
     probs = rnnkit.load(SECOND).predict(split.test_texts)
     accuracy = float(((probs >= 0.5) == (split.test_labels == 1)).mean())
     assert accuracy >= 0.89
