@@ -103,3 +103,17 @@ def test_a_failed_warm_up_leaves_the_scan_to_its_first_user(monkeypatch):
     tok.warm_up_in_background().join()
     assert calls and not errors
     assert "_compiled_scan" not in tok.__dict__
+
+
+def test_the_size_hint_never_fails(tmp_path):
+    """Sizing the input only decides the warm-up: stdin and a file gone since it was
+    planned count as nothing, never as an error."""
+    from rnnkit.runtime.scoring.pipeline import Plan, PlannedFile
+
+    real = _write_csv(tmp_path / "real.csv", 3)
+    files = [
+        PlannedFile(str(real), "csv", ["review"], "review"),
+        PlannedFile("-", "csv", ["review"], "review"),
+        PlannedFile(str(tmp_path / "gone.csv"), "csv", ["review"], "review"),
+    ]
+    assert Plan(files, None, True, None, {}).input_bytes() == real.stat().st_size

@@ -82,8 +82,14 @@ class Plan:
         return None if self.kept is not None else self.text_columns(f)
 
     def input_bytes(self) -> int:
-        """The files' sizes on disk (stdin counts as 0: its size is unknown)."""
-        return sum(os.path.getsize(f.path) for f in self.files if f.path != "-")
+        """The files' sizes on disk (stdin, or a file gone since it was planned, counts as
+        0: only a hint for warming up, never an error)."""
+        total = 0
+        for f in self.files:
+            if f.path != "-":
+                with contextlib.suppress(OSError):
+                    total += os.path.getsize(f.path)
+        return total
 
     def close(self) -> None:
         for f in self.files:
