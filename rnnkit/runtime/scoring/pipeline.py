@@ -190,6 +190,7 @@ def score_files(
     scorer = SentimentModel(
         bundle, backend=backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
     )
+    timing["model_ready_at"] = time.time()  # bundle, session and self-check done
     tally = Tally(scorer.tokenizer.maxlen, scorer.output)
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()

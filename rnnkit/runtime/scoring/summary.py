@@ -161,7 +161,8 @@ class ScoreSummary:
     labels: dict[str, int] = field(default_factory=dict)
     probability_histogram: list[int] = field(default_factory=list)
     drift: dict = field(default_factory=dict)  # input and training statistics, warnings
-    #: Epoch seconds: when scoring started and when its first block came back scored.
+    #: Epoch seconds: when scoring started (its imports done), when the model was ready
+    #: (checked, its session made) and when the first block came back scored.
     timing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
