@@ -498,10 +498,11 @@ def models_side_by_side(src: Path, rows: int, bundles: dict[str, str]) -> list[d
 
 def recipe_bundles(folder: str | None) -> dict[str, str]:
     """Every bundle directly inside ``folder`` (``--recipes``), by folder name."""
+    from rnnkit.runtime.model.bundle import bundle_names
+
     if folder is None:
         return {}
-    found = sorted(p.parent for p in Path(folder).glob("*/manifest.json"))
-    return {p.name: str(p) for p in found}
+    return {name: str(Path(folder) / name) for name in bundle_names(Path(folder))}
 
 
 def memory(bundle_path: str, texts, sizes, work: Path) -> list[dict]:

@@ -45,7 +45,7 @@ class TrainConfig:
             raise ValueError(f"pooling must be one of {', '.join(POOLING)}, got {self.pooling!r}")
         if self.classes < 2:
             raise ValueError(f"classes must be 2 or more, got {self.classes}")
-        if (self.conv_filters or self.average_branch) and self.pooling != "max":
+        if self.branches and self.pooling != "max":
             raise ValueError("branches are pooled over every step: they need pooling='max'")
 
     @classmethod
@@ -54,6 +54,12 @@ class TrainConfig:
         if name not in RECIPES:
             raise ValueError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
         return cls(**{**RECIPES[name], **overrides})
+
+    @property
+    def branches(self) -> bool:
+        """Whether branches (Conv1D, the words' average) sit beside the RNN: a functional
+        graph then, not a chain."""
+        return bool(self.conv_filters or self.average_branch)
 
     @property
     def data_seed(self) -> int:
@@ -67,7 +73,7 @@ class TrainConfig:
         if self.spatial_dropout:
             parts.append(f"SpatialDropout1D({self.spatial_dropout:g})")
         rnn = f"Bidirectional({rnn})" if self.bidirectional else rnn
-        if self.conv_filters or self.average_branch:
+        if self.branches:
             branches = [f"Conv1D({self.conv_filters}, {self.conv_kernel}, relu) -> max"] * bool(
                 self.conv_filters
             ) + [f"{rnn} -> max"]
@@ -144,7 +150,7 @@ def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True)
     ]
     if cfg.spatial_dropout:
         stack.append(layers.SpatialDropout1D(cfg.spatial_dropout, seed=cfg.seed, name="drop_steps"))
-    if cfg.conv_filters or cfg.average_branch:
+    if cfg.branches:
         stack.append(_branches(keras, layers, cfg, cell, extra, unroll))
     else:
         rnn = cell(cfg.units, return_sequences=steps, unroll=unroll, name="rnn", **extra)
@@ -159,7 +165,7 @@ def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True)
         if cfg.classes == 2
         else layers.Dense(cfg.classes, activation="softmax", name="probability"),
     ]
-    if cfg.conv_filters or cfg.average_branch:  # branches: a functional graph
+    if cfg.branches:  # a functional graph
         inputs = outputs = stack[0]
         for step in stack[1:]:
             outputs = step(outputs)

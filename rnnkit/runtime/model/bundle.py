@@ -92,10 +92,14 @@ def shipped_bundle_path(name: str = SHIPPED_NAME) -> Path:
     return shipped_models_dir() / name
 
 
+def bundle_names(folder: Path) -> list[str]:
+    """The names of the bundles directly inside ``folder`` (folders with a manifest), sorted."""
+    return sorted(p.parent.name for p in Path(folder).glob(f"*/{MANIFEST}"))
+
+
 def shipped_names() -> list[str]:
     """The shipped bundles' names, the default first."""
-    found = sorted(p.parent.name for p in shipped_models_dir().glob(f"*/{MANIFEST}"))
-    return sorted(found, key=lambda name: name != SHIPPED_NAME)
+    return sorted(bundle_names(shipped_models_dir()), key=lambda name: name != SHIPPED_NAME)
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .bundle import Bundle
+from .bundle import SHIPPED_NAME, Bundle, shipped_bundle_path, shipped_names
 from .parity import DEFAULT_ATOL
+from .verify import export_atol
 
 
 def architecture(model: dict, units: int) -> str:
@@ -102,6 +103,7 @@ def model_card(bundle: Bundle) -> str:
     formats = m.get("formats", {})
     if not formats:
         lines.append("  exports      none yet (run: rnnkit export)")
+    gate_atol = export_atol(bundle)  # what verify and every load hold fp32 files to
     for fmt, variants in sorted(formats.items()):
         for variant, entry in sorted(variants.items()):
             size = m["files"][entry["file"]]["bytes"] / 1e6
@@ -112,8 +114,8 @@ def model_card(bundle: Bundle) -> str:
                 for rt, p in sorted(parity.items())
             )
             form = entry.get("graph_form", "")
-            gates = {p.get("atol") for p in parity.values()} - {None, DEFAULT_ATOL}
-            gate = f" (gate atol {max(gates):g})" if gates else ""
+            fp32_gate = variant == "fp32" and gate_atol != DEFAULT_ATOL
+            gate = f" (gate atol {gate_atol:g})" if fp32_gate else ""
             lines.append(
                 f"  {fmt:6s} {variant:7s} {entry['file']} ({size:.2f} MB, {form}); {figures}{gate}"
             )
@@ -122,8 +124,6 @@ def model_card(bundle: Bundle) -> str:
 
 def shipped_models_listing() -> str:
     """The shipped bundles, one line each: name, test figures, ONNX size, architecture."""
-    from .bundle import SHIPPED_NAME, shipped_bundle_path, shipped_names
-
     lines = ["shipped models (rnnkit score --model NAME; the default is marked *)"]
     for name in shipped_names():
         bundle = Bundle.open(shipped_bundle_path(name), verify=False)
