@@ -1,304 +1,111 @@
-"""A compiled (numba) single pass over each row's UTF-8 bytes, for every tokenizer spec.
+"""The compiled scan as scoring calls it: a plan's vocabulary as flat arrays and its hash
+table, and Arrow string arrays in, ids out, through the machine code of ``scan_kernels``
+(loaded by ``machine_code``: no numba import once this machine has compiled it).
 
-A spec describes itself as a :class:`ScanPlan`: a class and a lowercase code point for
-every character (tables built from the spec's own reference rules, so each rule stays
-written once), its vocabulary with the final id of each word (-1: the word is dropped),
-which ``maxlen`` tokens survive truncation and where the padding goes.
-
-* "Keep the last N" (``pad_sequences``'s ``pre`` truncating, rnnkit's contract) reads each
-  row backwards from its end and stops once it has N tokens: a typical IMDB review is read
-  about half. "Keep the first N" (TextVectorization) reads forwards and stops likewise.
-* Characters whose class the tables do not settle (a lowercase that depends on context,
-  like capital sigma, or is longer than one code point; code points past the table)
-  flag the row for the spec's reference implementation, which is the definition.
-* Word lookup is an exact open-address hash table (FNV-1a, then a byte-by-byte
-  comparison): ids are identical, not probably identical.
-
-Compiling takes about a second once; the machine code is cached next to this file.
+Compiling takes a few seconds, once per machine; loading the cached code about 0.06 s.
 """
 
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
-from numba import njit
 
 from ..arrays import nulls_of
-from .scanplan import MAX_WORD, ScanPlan
+from . import machine_code
+from .scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI, MAX_WORD, ScanPlan
+
+_HERE = Path(__file__).parent
+#: What the machine code is built from: a change to any of these compiles it again.
+_SOURCES = tuple(_HERE / f for f in ("scan_kernels.py", "scanplan.py", "machine_code.py"))
 
 
-@njit(cache=True, nogil=True)
-def _fnv(buf, n, reverse):
-    h = np.uint64(14695981039346656037)
-    for k in range(n):
-        c = buf[n - 1 - k] if reverse else buf[k]
-        h = (h ^ np.uint64(c)) * np.uint64(1099511628211)
-    return h
+def _compile() -> list[machine_code.ObjectCode]:
+    from .scan_kernels import compile_object_code  # numba: only on a cache miss
+
+    return compile_object_code()
 
 
-@njit(cache=True)
-def build_table(blob, starts, lengths):
-    """Open-address table of word indices (-1 = empty), 4x the vocabulary, power of two."""
-    size = 16
-    while size < 4 * len(starts):
-        size *= 2
-    table = np.full(size, -1, dtype=np.int32)
-    for w in range(len(starts)):
-        key = _fnv(blob[starts[w] : starts[w] + lengths[w]], lengths[w], False)
-        slot = key & np.uint64(size - 1)
-        while table[slot] != -1:
-            slot = (slot + np.uint64(1)) & np.uint64(size - 1)
-        table[slot] = w
-    return table
+def _c_function(address: int, abi) -> ctypes._CFuncPtr:
+    """A ctypes function (it releases the GIL while it runs) with the ABI's parameters."""
+    kinds = [ctypes.c_int64 if kind == "i64" else ctypes.c_void_p for _, kind in abi]
+    return ctypes.CFUNCTYPE(ctypes.c_int64, *kinds)(address)
 
 
-@njit(cache=True, nogil=True)
-def _char_before(data, s, i):
-    """(code point, first byte index) of the character ending at byte i; (-1, i) if bad."""
-    b = data[i]
-    if b < 0x80:
-        return np.int64(b), i
-    j = i
-    while j > s and (data[j] & 0xC0) == 0x80 and i - j < 3:
-        j -= 1
-    lead = np.int64(data[j])
-    n = i - j + 1
-    if n == 2 and 0xC2 <= lead <= 0xDF:
-        cp = lead & 0x1F
-    elif n == 3 and 0xE0 <= lead <= 0xEF:
-        cp = lead & 0x0F
-    elif n == 4 and 0xF0 <= lead <= 0xF4:
-        cp = lead & 0x07
-    else:
-        return np.int64(-1), i
-    for k in range(j + 1, i + 1):
-        cp = (cp << 6) | (np.int64(data[k]) & 0x3F)
-    return cp, j
+def kernels() -> tuple[ctypes._CFuncPtr, ctypes._CFuncPtr]:
+    """``(encode_rows, build_table)`` as C functions, loaded once per process."""
+    points = machine_code.entry_points("scan", _SOURCES, _compile)
+    return (
+        _c_function(points["encode_rows"], ENCODE_ROWS_ABI),
+        _c_function(points["build_table"], BUILD_TABLE_ABI),
+    )
 
 
-@njit(cache=True, nogil=True)
-def _char_at(data, i, e):
-    """(code point, index after it) of the character starting at byte i; (-1, i + 1) if bad."""
-    lead = np.int64(data[i])
-    if lead < 0x80:  # ASCII: the common case, no decoding
-        return lead, i + 1
-    if 0xC2 <= lead <= 0xDF:
-        n, cp = 2, lead & 0x1F
-    elif 0xE0 <= lead <= 0xEF:
-        n, cp = 3, lead & 0x0F
-    elif 0xF0 <= lead <= 0xF4:
-        n, cp = 4, lead & 0x07
-    else:
-        return np.int64(-1), i + 1
-    if i + n > e:
-        return np.int64(-1), i + 1
-    for k in range(i + 1, i + n):
-        if (data[k] & 0xC0) != 0x80:
-            return np.int64(-1), i + 1
-        cp = (cp << 6) | (np.int64(data[k]) & 0x3F)
-    return cp, i + n
+def _call(function: ctypes._CFuncPtr, abi, values: dict) -> None:
+    """Call an entry point with ``values`` by parameter name (arrays as pointers), so that
+    the order lives only in the ABI list."""
+    args = []
+    for name, kind in abi:
+        value = values[name]
+        if kind != "i64":
+            # The kernels index raw memory: the right type, contiguous, and alive (``values``
+            # holds it) for the whole call.
+            assert value.dtype == _DTYPES[kind] and value.flags.c_contiguous, name
+            value = value.ctypes.data
+        args.append(int(value))
+    function(*args)
 
 
-@njit(cache=True, nogil=True)
-def _decode(data, s, e, i, keep_last):
-    """(code point, the next byte to read) of the non-ASCII character at byte i, reading
-    backwards (i is its last byte) or forwards (its first)."""
-    if keep_last:
-        cp, first = _char_before(data, s, i)
-        return cp, first - 1
-    return _char_at(data, i, e)
-
-
-@njit(cache=True, nogil=True)
-def _push(buf, n, cp, reverse):
-    """Append the UTF-8 bytes of ``cp`` to ``buf`` (in reverse order if ``reverse``);
-    returns the new length, which keeps counting past MAX_WORD without writing."""
-    if cp < 0x80:
-        units = 1
-    elif cp < 0x800:
-        units = 2
-    elif cp < 0x10000:
-        units = 3
-    else:
-        units = 4
-    if n + units > MAX_WORD:
-        return n + units
-    if units == 1:
-        lead = cp
-    elif units == 2:
-        lead = 0xC0 | (cp >> 6)
-    elif units == 3:
-        lead = 0xE0 | (cp >> 12)
-    else:
-        lead = 0xF0 | (cp >> 18)
-    buf[n + units - 1 if reverse else n] = lead
-    for k in range(1, units):  # continuation bytes, most significant first
-        byte = 0x80 | ((cp >> (6 * (units - 1 - k))) & 0x3F)
-        buf[n + units - 1 - k if reverse else n + k] = byte
-    return n + units
-
-
-@njit(cache=True, nogil=True)
-def _class_of(cp, cls, low, beyond):
-    """(class, lowercase) of a code point; -1 (malformed) and code points past the tables
-    included."""
-    if cp < 0:
-        return 3, cp  # REFERENCE
-    if cp >= len(cls):
-        return beyond, cp
-    return cls[cp], low[cp]
-
-
-@njit(cache=True, nogil=True)
-def _scan_row(data, s, e, row, maxlen, limit, keep_last, kept, cls, low, beyond, vocab, buf):
-    """Keep the last ``maxlen`` ids right-aligned in ``row`` (``keep_last``: read backwards
-    from the end), or the first ones left-aligned after the ``kept`` already there (read
-    forwards). Returns (kept, words), or (-1, -1) where the reference must decide.
-
-    One loop with the lookup inline, on purpose: a call per word that passes arrays costs
-    numba's reference counting, which made the scan about 30 % slower."""
-    table, blob, starts, lengths, ids, oov_id, long_words, brk, opener = vocab
-    words = 0
-    before = -1  # the separator in front of the word (-1: the row starts)
-    step = -1 if keep_last else 1
-    i = e - 1 if keep_last else s
-    while (i >= s if keep_last else i < e) and (kept < maxlen or words < limit):
-        if data[i] < 0x80:  # ASCII: the common case, no decoding
-            cp, nxt = np.int64(data[i]), i + step
-            kind = cls[cp]
-        else:
-            cp, nxt = _decode(data, s, e, i, keep_last)
-            kind = _class_of(cp, cls, low, beyond)[0]
-        if kind == 3:
-            return -1, -1
-        if kind != 1:
-            if kind == 0 and not keep_last:
-                before = cp
-            i = nxt
-            continue
-        # A word starts (or, backwards, ends) here: collect it, skipping SKIP characters.
-        n = 0
-        if keep_last:
-            before = -1
-        while i >= s if keep_last else i < e:
-            if data[i] < 0x80:
-                cp, nxt = np.int64(data[i]), i + step
-                kind = cls[cp]
-                if kind == 1 and n < MAX_WORD:
-                    buf[n] = low[cp]
-                    n += 1
-                    i = nxt
-                    continue
-            else:
-                cp, nxt = _decode(data, s, e, i, keep_last)
-                kind = _class_of(cp, cls, low, beyond)[0]
-            if kind == 2:
-                i = nxt
-                continue
-            if kind == 3:
-                return -1, -1
-            if kind == 0:
-                if keep_last:
-                    before = cp
-                break  # the separator is read again by the outer loop
-            n = _push(buf, n, low[cp] if cp < len(low) else cp, keep_last)
-            i = nxt
-        stored = min(n, MAX_WORD)
-        if not keep_last:  # store it backwards, as below expects
-            for k in range(stored // 2):
-                buf[k], buf[stored - 1 - k] = buf[stored - 1 - k], buf[k]
-        if n == len(brk) and before == opener:
-            is_break = True
-            for k in range(n):
-                if buf[n - 1 - k] != brk[k]:
-                    is_break = False
-                    break
-            if is_break:
-                continue  # e.g. "<br": an HTML line break, not a word
-        words += 1
-        if kept >= maxlen:
-            continue  # counted only: truncation drops it
-        word_id = oov_id
-        if n > MAX_WORD:
-            if long_words:
-                return -1, -1  # the vocabulary has words this long: the reference decides
-        else:
-            mask = np.uint64(len(table) - 1)
-            slot = _fnv(buf, n, True) & mask
-            while table[slot] != -1:
-                w = table[slot]
-                if lengths[w] == n:
-                    same = True
-                    for k in range(n):
-                        if blob[starts[w] + k] != buf[n - 1 - k]:
-                            same = False
-                            break
-                    if same:
-                        word_id = ids[w]
-                        break
-                slot = (slot + np.uint64(1)) & mask
-        if word_id >= 0:  # -1: the spec drops this word
-            kept += 1
-            row[maxlen - kept if keep_last else kept - 1] = word_id
-    return kept, words
-
-
-@njit(cache=True, nogil=True)
-def encode_rows(data, offsets, maxlen, limit, keep_last, pad_front, start_id, cls, low, beyond,
-                vocab, out, counts, ref):  # fmt: skip
-    """Fill ``out`` (zeros) and ``counts`` (words, counted up to ``limit``); set ``ref[r]``
-    where row r needs the reference."""
-    buf = np.empty(MAX_WORD, dtype=np.uint8)
-    for r in range(len(offsets) - 1):
-        row = out[r]
-        first = 0
-        if start_id >= 0 and not keep_last:
-            row[0] = start_id
-            first = 1
-        kept, words = _scan_row(data, offsets[r], offsets[r + 1], row, maxlen, limit, keep_last,
-                                first, cls, low, beyond, vocab, buf)  # fmt: skip
-        if kept < 0:
-            row[:] = 0
-            ref[r] = True
-            continue
-        if start_id >= 0 and keep_last and kept < maxlen:  # the row was read to its start
-            kept += 1
-            row[maxlen - kept] = start_id
-        counts[r] = words
-        if keep_last != pad_front and kept < maxlen:  # move the ids to the other side
-            if pad_front:
-                for k in range(kept - 1, -1, -1):
-                    row[maxlen - kept + k] = row[k]
-                row[: maxlen - kept] = 0
-            else:
-                for k in range(kept):
-                    row[k] = row[maxlen - kept + k]
-                row[kept:] = 0
+_DTYPES = {"u8*": np.uint8, "i8*": np.int8, "i32*": np.int32, "i64*": np.int64}
 
 
 class CompiledScan:
-    """A plan's vocabulary as flat arrays plus its hash table, ready for :func:`encode_rows`."""
+    """A plan's vocabulary as flat arrays plus its hash table, ready for the kernels."""
 
     def __init__(self, plan: ScanPlan) -> None:
         encoded = [w.encode("utf-8") for w in plan.words]
         # Words too long for the scan's buffer stay out of its table; a row with a token that
         # long then goes to the reference (only where the vocabulary has such words).
         fits = [len(w) <= MAX_WORD for w in encoded]
-        long_words = not all(fits)
         encoded = [w for w, ok in zip(encoded, fits) if ok]
-        word_ids = [i for i, ok in zip(plan.ids, fits) if ok]
         self.plan = plan
+        self._encode_rows, build_table = kernels()
         lengths = np.array([len(w) for w in encoded], dtype=np.int64)
         starts = np.zeros(len(encoded), dtype=np.int64)
         if len(encoded) > 1:
             np.cumsum(lengths[:-1], out=starts[1:])
         blob = np.frombuffer(b"".join(encoded) or b"\0", dtype=np.uint8)
-        table = build_table(blob, starts, lengths)
-        ids = np.array(word_ids, dtype=np.int32).reshape(-1)
-        brk = np.frombuffer(plan.break_word or b"\0", dtype=np.uint8)[: len(plan.break_word)]
-        self.vocab = (
-            table, blob, starts, lengths, ids, plan.oov_id, long_words, brk, plan.break_opener
-        )  # fmt: skip
+        size = 16
+        while size < 4 * len(starts):  # open addressing: a power of two, 4 slots per word
+            size *= 2
+        table = np.full(size, -1, dtype=np.int32)
+        words = {"blob": blob, "n_blob": len(blob), "starts": starts, "lengths": lengths}
+        words["n_words"] = len(starts)
+        _call(build_table, BUILD_TABLE_ABI, {**words, "table": table, "n_slots": size})
+        cls, low = plan.tables
+        brk = np.frombuffer(plan.break_word or b"\0", dtype=np.uint8)
+        # Everything but the rows: the same for every call.
+        self._fixed = {
+            **words,
+            "table": table,
+            "n_slots": size,
+            "ids": np.array([i for i, ok in zip(plan.ids, fits) if ok], dtype=np.int32),
+            "oov_id": plan.oov_id,
+            "long_words": not all(fits),
+            "brk": brk,
+            "n_brk": len(plan.break_word),
+            "opener": plan.break_opener,
+            "maxlen": plan.maxlen,
+            "keep_last": plan.keep_last,
+            "pad_front": plan.pad_front,
+            "start_id": plan.start_id,
+            "cls": np.ascontiguousarray(cls, dtype=np.int8),
+            "low": np.ascontiguousarray(low, dtype=np.int32),
+            "n_table": len(cls),
+            "beyond": plan.beyond,
+        }
         self.empty_row = np.zeros(plan.maxlen, dtype=np.int32)
         if plan.start_id >= 0:
             self.empty_row[-1 if plan.pad_front else 0] = plan.start_id
@@ -313,7 +120,7 @@ class CompiledScan:
         n = len(array)
         out = np.zeros((n, plan.maxlen), dtype=np.int32)
         counts = np.zeros(n, dtype=np.int64)
-        ref = np.zeros(n, dtype=np.bool_)
+        ref = np.zeros(n, dtype=np.uint8)
         if n == 0:
             return out, counts, np.zeros(0, dtype=np.int64)
         # Arrow's own buffers, no copy: int64 offsets into one UTF-8 byte buffer.
@@ -325,12 +132,15 @@ class CompiledScan:
             if data_buf is not None
             else np.zeros(0, dtype=np.uint8)
         )
-        cls, low = plan.tables
-        encode_rows(
-            data, offsets - base, plan.maxlen, limit, plan.keep_last, plan.pad_front,
-            plan.start_id, cls, low, plan.beyond, self.vocab, out, counts, ref,
-        )  # fmt: skip
+        rows = {"data": data, "n_data": len(data), "offsets": offsets - base, "n_rows": n}
+        rows |= {"limit": limit, "out": out, "counts": counts, "ref": ref}
+        _call(self._encode_rows, ENCODE_ROWS_ABI, {**self._fixed, **rows, "buf": _word_buffer()})
         if array.null_count:  # Arrow does not promise that a null's span is empty
             nulls = nulls_of(array)
-            out[nulls], counts[nulls], ref[nulls] = self.empty_row, 0, False
+            out[nulls], counts[nulls], ref[nulls] = self.empty_row, 0, 0
         return out, counts, np.flatnonzero(ref)
+
+
+def _word_buffer() -> np.ndarray:
+    """Room for one word: per call, since calls run on several threads at once."""
+    return np.empty(MAX_WORD, dtype=np.uint8)

@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from ..arrays import from_numpy, from_strings
 
-#: Below this many rows the reference is used, so small inputs never pay numba's import
-#: and compile (about a second); once the scan is built it serves every batch.
+#: Below this many rows the reference is used, so small inputs never load the scan's machine
+#: code (about 0.1 s; the first time on a machine, numba compiles it: seconds); once the scan
+#: is built it serves every batch.
 COMPILED_MIN_ROWS = 512
 #: An input of at least this many bytes starts loading the scan at once, on its own thread,
 #: beside opening the model (about COMPILED_MIN_ROWS reviews of 2 KB: short of that, the
@@ -79,8 +80,8 @@ class ScannedTokenizer:
         return ids, np.minimum(counts, limit)
 
     def warm_up(self) -> None:
-        """Build the compiled scan and load its machine code now (about half a second, most
-        of it numba's own start-up) rather than in the first large batch."""
+        """Build the compiled scan and load its machine code now (about 0.1 s, most of it
+        loading LLVM's library) rather than in the first large batch."""
         scan = self._scan
         if scan is not None:
             scan.encode(from_strings([""]).cast(pa.large_string()), 1)
@@ -104,7 +105,7 @@ class ScannedTokenizer:
         """The compiled scan, or None where the plan is None.
 
         Built on first need, under a lock, by whichever scoring thread first meets a large
-        batch: a small input, or one that fails early, never loads the compiler."""
+        batch: a small input, or one that fails early, never loads it."""
         if "_compiled_scan" not in self.__dict__:
             with _SCAN_BUILD_LOCK:
                 if "_compiled_scan" not in self.__dict__:

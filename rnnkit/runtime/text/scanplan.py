@@ -15,6 +15,25 @@ TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: ``be
 #: inside a word they join its two halves, elsewhere they are nothing.
 SEP, WORD, SKIP, REFERENCE = 0, 1, 2, 3
 
+#: The scan's C entry points (``scan_kernels``): each parameter's name and type, in order,
+#: so that the compiled side and the ctypes caller (``scan``) agree from one list. Every
+#: array is a pointer; its length travels in an ``n_`` parameter (or is implied: offsets
+#: are n_rows + 1 long, out is n_rows x maxlen, buf is MAX_WORD bytes).
+ENCODE_ROWS_ABI = (
+    ("data", "u8*"), ("n_data", "i64"), ("offsets", "i64*"), ("n_rows", "i64"),
+    ("maxlen", "i64"), ("limit", "i64"), ("keep_last", "i64"), ("pad_front", "i64"),
+    ("start_id", "i64"), ("cls", "i8*"), ("low", "i32*"), ("n_table", "i64"),
+    ("beyond", "i64"), ("table", "i32*"), ("n_slots", "i64"), ("blob", "u8*"),
+    ("n_blob", "i64"), ("starts", "i64*"), ("lengths", "i64*"), ("ids", "i32*"),
+    ("n_words", "i64"), ("oov_id", "i64"), ("long_words", "i64"), ("brk", "u8*"),
+    ("n_brk", "i64"), ("opener", "i64"), ("out", "i32*"), ("counts", "i64*"),
+    ("ref", "u8*"), ("buf", "u8*"),
+)  # fmt: skip
+BUILD_TABLE_ABI = (
+    ("blob", "u8*"), ("n_blob", "i64"), ("starts", "i64*"), ("lengths", "i64*"),
+    ("n_words", "i64"), ("table", "i32*"), ("n_slots", "i64"),
+)  # fmt: skip
+
 _TABLES: dict[object, tuple[np.ndarray, np.ndarray]] = {}
 
 

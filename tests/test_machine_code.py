@@ -1,0 +1,144 @@
+"""The scan's machine code (issue 21): compiled by numba once, cached, loaded without it.
+
+Loading must never cost correctness or a crash: a damaged cache is compiled again, an
+unwritable one is worked around, code that needs a missing symbol is refused before LLVM
+sees it (LLVM would stop the process), and kernels that could raise are refused when they
+are compiled.
+"""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.text import machine_code, scan
+from rnnkit.runtime.text.scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI
+
+TEXTS = [
+    "A quiet, patient film that earns its ending.<br /><br />Recommended!",
+    "Two hours I will not get back; the plot COLLAPSES by the middle.",
+    "Très drôle — un film «bien» 👍, ΣΟΦΟΣ",
+    "",
+] * 200
+
+
+def test_the_entry_points_take_their_parameters_in_the_abis_order():
+    from rnnkit.runtime.text import scan_kernels
+
+    for function, abi in scan_kernels.ENTRY_POINTS.values():
+        assert list(inspect.signature(function).parameters) == [name for name, _ in abi]
+    assert scan_kernels.ENTRY_POINTS["encode_rows"][1] is ENCODE_ROWS_ABI
+    assert scan_kernels.ENTRY_POINTS["build_table"][1] is BUILD_TABLE_ABI
+
+
+@pytest.fixture(scope="module")
+def real_codes():
+    """The scan's real object code for this machine (compiled once for the module)."""
+    return scan._compile()
+
+
+def _cache(tmp_path, monkeypatch, real_codes):
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(machine_code, "_cache_dirs", lambda: [tmp_path])
+    compiled = []
+
+    def compile_codes():
+        compiled.append(1)
+        return real_codes
+
+    def load():
+        return machine_code.cached_object_code("scan", scan._SOURCES, compile_codes)
+
+    return load, compiled
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip a byte", "garbage", "empty", "extra"])
+def test_a_damaged_cache_file_is_compiled_again(tmp_path, monkeypatch, real_codes, damage):
+    load, compiled = _cache(tmp_path, monkeypatch, real_codes)
+    assert load() == real_codes and compiled == [1]
+    (path,) = tmp_path.glob("scan-*.o")
+    assert load() == real_codes and compiled == [1], "a good file is read, not compiled"
+    data = path.read_bytes()
+    damaged = {
+        "truncate": data[: len(data) - 10],
+        "flip a byte": data[:-100] + bytes([data[-100] ^ 1]) + data[-99:],
+        "garbage": b"\x7fELF not a cache",
+        "empty": b"",
+        "extra": data + b"\0",
+    }[damage]
+    path.write_bytes(damaged)
+    assert load() == real_codes and compiled == [1, 1]
+    assert path.read_bytes() == data, "the compiled code is written back"
+
+
+def test_no_writable_cache_still_gives_the_code(tmp_path, monkeypatch, real_codes):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(machine_code, "_cache_dirs", lambda: [blocker / "cache"])
+    codes = machine_code.cached_object_code("scan", scan._SOURCES, lambda: real_codes)
+    assert codes == real_codes
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_source_change_is_a_new_cache_key(tmp_path):
+    source = tmp_path / "kernels.py"
+    source.write_text("x = 1\n")
+    before = machine_code._key([source])
+    source.write_text("x = 2\n")
+    assert machine_code._key([source]) != before
+
+
+def test_the_loaded_code_gives_the_references_ids():
+    tok = Bundle.open(None).tokenizer()
+    compiled = scan.CompiledScan(tok.scan_plan())
+    import pyarrow as pa
+
+    ids, counts, redo = compiled.encode(pa.array(TEXTS, type=pa.large_string()), tok.maxlen + 1)
+    reference, _ = tok.encode_reference(TEXTS)
+    assert sorted(set(redo.tolist())) == [i for i, t in enumerate(TEXTS) if "Σ" in t]
+    keep = np.setdiff1d(np.arange(len(TEXTS)), redo)
+    np.testing.assert_array_equal(ids[keep], reference[keep])
+    assert counts[3] == 0 and counts[0] > 5
+
+
+def test_code_that_needs_a_missing_symbol_is_refused_not_crashed(real_codes):
+    """LLVM ends the process on a symbol it cannot resolve; the loader asks first."""
+    code = (
+        "import dataclasses, sys\n"
+        "from rnnkit.runtime.text import machine_code, scan\n"
+        "codes = machine_code.cached_object_code('scan', scan._SOURCES, scan._compile)\n"
+        "bad = [dataclasses.replace(c, undefined=c.undefined + ('rnnkit_no_such_symbol',))"
+        " for c in codes]\n"
+        "try:\n"
+        "    machine_code._load(bad)\n"
+        "except machine_code.MachineCodeError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "rnnkit_no_such_symbol" in out.stdout
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_kernels_that_could_raise_are_refused_when_compiled(dynamic):
+    from numba import cfunc, njit, types
+
+    @njit
+    def checked(x):
+        if x < 0:
+            if dynamic:
+                raise ValueError("negative", x)
+            raise ValueError("negative")
+        return x + 1
+
+    def entry(x):
+        return checked(x)
+
+    compiled = cfunc(types.int64(types.int64))(entry)
+    with pytest.raises(machine_code.MachineCodeError, match="can raise"):
+        machine_code.object_code_of("entry", compiled.native_name, compiled.inspect_llvm())
