@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import pytest
 
+from rnnkit.runtime import disk_cache
 from rnnkit.runtime.model.bundle import Bundle
 from rnnkit.runtime.text import machine_code, scan
 from rnnkit.runtime.text.scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI
@@ -44,7 +45,7 @@ def real_codes():
 
 def _cache(tmp_path, monkeypatch, real_codes):
     monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(machine_code, "_cache_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
     compiled = []
 
     def compile_codes():
@@ -79,7 +80,7 @@ def test_a_damaged_cache_file_is_compiled_again(tmp_path, monkeypatch, real_code
 def test_no_writable_cache_still_gives_the_code(tmp_path, monkeypatch, real_codes):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    monkeypatch.setattr(machine_code, "_cache_dirs", lambda: [blocker / "cache"])
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [blocker / "cache"])
     codes = machine_code.cached_object_code("scan", scan._SOURCES, lambda: real_codes)
     assert codes == real_codes
     assert blocker.read_text() == "not a folder"
@@ -91,6 +92,36 @@ def test_a_source_change_is_a_new_cache_key(tmp_path):
     before = machine_code._key([source])
     source.write_text("x = 2\n")
     assert machine_code._key([source]) != before
+
+
+def test_the_unicode_tables_read_back_are_the_ones_built(tmp_path, monkeypatch):
+    """The scan's character tables come from disk after the first build: the same arrays;
+    a damaged file is built again."""
+    from rnnkit.runtime.text import keras_tokenizer, scanplan
+
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
+    rule = lambda c: (scanplan.SEP if c.lower() == " " else scanplan.WORD, c.lower())  # noqa: E731
+    built = [
+        np.frombuffer(blob.data, dtype=kind)
+        for blob, kind in zip(scanplan._build_tables(rule), (np.int8, np.int32))
+    ]
+
+    def tables():
+        monkeypatch.setattr(scanplan, "_TABLES", {})  # what a new process has
+        return keras_tokenizer.word_tables("", True, " ")["tables"]
+
+    first = tables()
+    build = scanplan._build_tables
+    monkeypatch.setattr(scanplan, "_build_tables", lambda c: pytest.fail("rebuilt"))
+    from_disk = tables()
+    (path,) = tmp_path.glob("tables-*.bin")
+    path.write_bytes(path.read_bytes()[:-1])
+    monkeypatch.setattr(scanplan, "_build_tables", build)
+    rebuilt = tables()
+    for got in (first, from_disk, rebuilt):
+        np.testing.assert_array_equal(got[0], built[0])
+        np.testing.assert_array_equal(got[1], built[1])
+    assert built[0][ord(" ")] == scanplan.SEP and built[1][ord("A")] == ord("a")
 
 
 def test_the_loaded_code_gives_the_references_ids():

@@ -9,27 +9,24 @@ machine needs them) to object code with a C calling convention and cached; every
 process loads that object with LLVM's own loader through llvmlite, without importing numba,
 and calls it through ctypes, which releases the GIL for the call as numba's ``nogil`` did.
 
-A cache file is named by a hash of everything its code depends on (the kernels' source,
-numba's, llvmlite's and Python's versions, this CPU's name and features), and its content
-is checked against its SHA-256 before LLVM sees it: a truncated or foreign file is compiled
-again, never loaded.
+The cached code (``disk_cache``) is keyed by everything it depends on (the kernels' source,
+numba's, llvmlite's and Python's versions, this CPU's name and features) and checked
+against its SHA-256 before LLVM sees it: a truncated or foreign file is compiled again,
+never loaded.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-FORMAT = 1
+from .. import disk_cache
+
 #: numba's C helpers that the compiled code names but never calls. numba wraps each C entry
 #: point in code that reports an exception the body raised (numba_gil_ensure, numba_unpickle,
 #: ...), and its NRT_decref frees an array whose last owner lets go (NRT_MemInfo_call_dtor).
@@ -111,15 +108,7 @@ def _key(sources: Sequence[Path]) -> str:
     import llvmlite
 
     llvm = _llvm()
-    digest = hashlib.sha256()
-    for path in sources:
-        digest.update(path.read_bytes())
-    numba = find_spec("numba")
-    if numba is not None and numba.origin:
-        version = Path(numba.origin).with_name("_version.py")
-        digest.update(version.read_bytes() if version.exists() else b"")
     facts = [
-        str(FORMAT),
         llvmlite.__version__,
         sys.implementation.cache_tag,
         sys.platform,
@@ -127,88 +116,30 @@ def _key(sources: Sequence[Path]) -> str:
         llvm.get_host_cpu_name(),
         llvm.get_host_cpu_features().flatten(),
     ]
-    digest.update("|".join(facts).encode())
-    return digest.hexdigest()[:32]
-
-
-def _cache_dirs() -> list[Path]:
-    """Where cached code is looked for and written, first choice first: ``RNNKIT_CACHE_DIR``,
-    beside this file (as Python's own bytecode), the user's cache folder."""
-    dirs = [Path(os.environ["RNNKIT_CACHE_DIR"])] if os.environ.get("RNNKIT_CACHE_DIR") else []
-    dirs.append(Path(__file__).with_name("__pycache__"))
-    user = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    dirs.append(Path(user) / "rnnkit")
-    return dirs
-
-
-def _read(path: Path) -> list[ObjectCode] | None:
-    """The codes in a cache file, or None where it is missing, truncated or altered."""
-    try:
-        with path.open("rb") as f:
-            header = json.loads(f.readline())
-            if header.get("format") != FORMAT:
-                return None
-            codes = []
-            for entry in header["objects"]:
-                data = f.read(entry["size"])
-                if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-                    return None
-                codes.append(
-                    ObjectCode(entry["name"], entry["symbol"], data, tuple(entry["undefined"]))
-                )
-            return codes if not f.read(1) else None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write(directory: Path, path_name: str, codes: list[ObjectCode]) -> None:
-    """Write atomically (a temporary file, then a rename), so a reader never sees half."""
-    header = {
-        "format": FORMAT,
-        "objects": [
-            {
-                "name": c.name,
-                "symbol": c.symbol,
-                "undefined": list(c.undefined),
-                "size": len(c.data),
-                "sha256": hashlib.sha256(c.data).hexdigest(),
-            }
-            for c in codes
-        ],
-    }
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(json.dumps(header).encode() + b"\n")
-            for c in codes:
-                f.write(c.data)
-        os.replace(tmp, directory / path_name)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    numba = find_spec("numba")  # its version, without importing it
+    if numba is not None and numba.origin:
+        version = Path(numba.origin).with_name("_version.py")
+        facts.append(version.read_text() if version.exists() else "")
+    return disk_cache.key_of(sources, facts)
 
 
 def cached_object_code(
     tag: str, sources: Sequence[Path], compile_codes: Callable[[], list[ObjectCode]]
 ) -> list[ObjectCode]:
-    """The object code for ``sources`` on this machine: from the first cache that has it,
-    else compiled now and written to the first cache folder that takes it (none: it is
-    compiled again next time, as numba does without a cache)."""
-    name = f"{tag}-{_key(sources)}.o"
-    dirs = _cache_dirs()
-    for directory in dirs:
-        codes = _read(directory / name)
-        if codes is not None:
-            return codes
-    codes = compile_codes()
-    for directory in dirs:
-        try:
-            _write(directory, name, codes)
-            break
-        except OSError:
-            continue
-    return codes
+    """The object code for ``sources`` on this machine: from the disk cache, else compiled
+    now (and cached where a cache folder takes it)."""
+
+    def build() -> list[disk_cache.Blob]:
+        return [
+            disk_cache.Blob({"name": c.name, "symbol": c.symbol, "undefined": c.undefined}, c.data)
+            for c in compile_codes()
+        ]
+
+    blobs = disk_cache.cached(f"{tag}-{_key(sources)}.o", build)
+    return [
+        ObjectCode(b.meta["name"], b.meta["symbol"], b.data, tuple(b.meta["undefined"]))
+        for b in blobs
+    ]
 
 
 _LOCK = threading.Lock()

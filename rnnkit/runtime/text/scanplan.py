@@ -4,10 +4,15 @@ reference rules, so each rule stays written once."""
 
 from __future__ import annotations
 
+import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from .. import disk_cache
 
 MAX_WORD = 128  # bytes; longer tokens are out of vocabulary without a lookup
 TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: ``beyond``
@@ -39,19 +44,34 @@ _TABLES: dict[object, tuple[np.ndarray, np.ndarray]] = {}
 
 def unicode_tables(key: object, classify: Callable[[str], tuple[int, str]]):
     """(class, lowercase code point) per code point below ``TABLE_SIZE``, from
-    ``classify(char) -> (class, lowered char)``; cached under ``key``. A lowercase that is
-    not one code point, or depends on context (capital sigma), is REFERENCE."""
+    ``classify(char) -> (class, lowered char)``; kept under ``key`` (which must name every
+    parameter of ``classify``'s rules) in memory and on disk. A lowercase that is not one
+    code point, or depends on context (capital sigma), is REFERENCE.
+
+    On disk because building them calls ``classify`` 131,072 times: ~55 ms of Python holding
+    the GIL at the start of every large run, against ~1 ms to read them back. The key holds
+    the rules' source and Python's Unicode version."""
     if key not in _TABLES:
-        cls = np.full(TABLE_SIZE, REFERENCE, dtype=np.int8)
-        low = np.arange(TABLE_SIZE, dtype=np.int32)
-        for cp in range(TABLE_SIZE):
-            if 0xD800 <= cp <= 0xDFFF or cp == 0x3A3:
-                continue  # surrogates never occur in valid UTF-8; sigma needs context
-            kind, lowered = classify(chr(cp))
-            if len(lowered) == 1:
-                cls[cp], low[cp] = kind, ord(lowered)
+        rules = Path(sys.modules[classify.__module__].__file__)
+        facts = [repr(key), unicodedata.unidata_version, sys.implementation.cache_tag]
+        name = f"tables-{disk_cache.key_of([rules, Path(__file__)], facts)}.bin"
+        blobs = disk_cache.cached(name, lambda: _build_tables(classify))
+        cls = np.frombuffer(blobs[0].data, dtype=np.int8)
+        low = np.frombuffer(blobs[1].data, dtype=np.int32)
         _TABLES[key] = (cls, low)
     return _TABLES[key]
+
+
+def _build_tables(classify: Callable[[str], tuple[int, str]]) -> list[disk_cache.Blob]:
+    cls = np.full(TABLE_SIZE, REFERENCE, dtype=np.int8)
+    low = np.arange(TABLE_SIZE, dtype=np.int32)
+    for cp in range(TABLE_SIZE):
+        if 0xD800 <= cp <= 0xDFFF or cp == 0x3A3:
+            continue  # surrogates never occur in valid UTF-8; sigma needs context
+        kind, lowered = classify(chr(cp))
+        if len(lowered) == 1:
+            cls[cp], low[cp] = kind, ord(lowered)
+    return [disk_cache.Blob({}, cls.tobytes()), disk_cache.Blob({}, low.tobytes())]
 
 
 def ascii_tables(lower: bool, skip: str, space: str):
