@@ -144,7 +144,7 @@ def test_error_paths_never_abort(tmp_path):
     src.write_text(
         "id,review\n" + "".join(f'{i},"open\n' if i == 700 else f"{i},ok\n" for i in range(900))
     )
-    code = "import sys; from rnnkit.cli import main; sys.argv = ['rnnkit', *sys.argv[1:]]; main()"
+    code = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
     for _ in range(20):
         proc = subprocess.run(
             [sys.executable, "-c", code, "score", str(src), "-q", "-o", str(tmp_path / "o.csv")],
@@ -188,7 +188,7 @@ def test_an_error_after_output_started_leaves_no_traceback(tmp_path, suffix):
     src = tmp_path / "late.csv"
     src.write_text("id,review\n" + "".join(f"{i},ok\n" for i in range(30000)) + 'x,"open\n')
     out = tmp_path / f"out.{suffix}"
-    code = "import sys; from rnnkit.cli import main; sys.argv = ['rnnkit', *sys.argv[1:]]; main()"
+    code = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
     proc = subprocess.run(
         [sys.executable, "-c", code, "score", str(src), "-q", "-o", str(out)],
         capture_output=True,
@@ -198,3 +198,22 @@ def test_an_error_after_output_started_leaves_no_traceback(tmp_path, suffix):
     assert proc.returncode == 1 and "row 30000 (0-based)" in proc.stderr
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert not out.exists() and os.listdir(tmp_path) == ["late.csv"]
+
+
+def test_the_command_ends_with_its_output_complete(tmp_path):
+    """``python -m rnnkit.cli`` (the console entry, which freezes the collector as it ends)
+    exits 0 with every row written, to a file and to stdout."""
+    src = tmp_path / "in.csv"
+    src.write_text("id,review\n" + "".join(f"{i},a fine film {i}\n" for i in range(5000)))
+    out = tmp_path / "out.csv"
+    for target in (str(out), "-"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "rnnkit.cli", "score", str(src), "-q", "-o", target],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        text = out.read_text() if target != "-" else proc.stdout
+        lines = text.splitlines()
+        assert len(lines) == 5001 and lines[-1].startswith("4999,")
