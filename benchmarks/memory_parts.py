@@ -58,9 +58,9 @@ def main() -> None:
     step("rnnkit's modules (and click)")
     model = SentimentModel(Bundle.open(bundle_path))
     step("the model: bundle, tokenizer, inference session, self-check")
-    import numba  # noqa: F401
+    import llvmlite.binding  # noqa: F401
 
-    step("numba (and llvmlite's LLVM)")
+    step("llvmlite (LLVM's library; numba is not loaded)")
     model.tokenizer.warm_up()
     step("the compiled scan loaded (tables, machine code)")
     with tempfile.TemporaryDirectory() as tmp:
