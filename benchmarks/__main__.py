@@ -199,7 +199,7 @@ def tokenizers(bundle, texts, seconds: float) -> list[dict]:
     runs = [
         ("reference (Python regex)", lambda: tok.encode(texts, compiled=False), True),
         (
-            "compiled scan (numba)",
+            "compiled scan (machine code)",
             lambda: [tok.encode(b, compiled=True) for b in blocks],
             bool(np.array_equal(compiled, reference)),
         ),

@@ -4,7 +4,8 @@ This machine's speed drifts by 10-40 % over hours, so a change is measured again
 checkout of the commit before it (``git worktree add /tmp/before HEAD~1``) in alternating
 runs, never against a figure from another hour::
 
-    python -m benchmarks.ab /tmp/before . --file e2e_200000.csv --runs 7
+    python -m benchmarks.ab /tmp/before . --file e2e_200000.csv --runs 7 \
+        --score-args "--id-column id"
 
 Each run is a fresh process (``python -m rnnkit.cli score FILE -o OUT --summary S``) with
 ``PYTHONPATH`` set to the tree. Reported per tree, as medians with the range: the whole
@@ -26,9 +27,11 @@ import time
 from pathlib import Path
 
 
-def run_once(tree: Path, src: Path, work: Path) -> tuple[float, float, float, int]:
+def run_once(
+    tree: Path, src: Path, work: Path, extra: list[str]
+) -> tuple[float, float, float, int]:
     summary = work / "summary.json"
-    cmd = [sys.executable, "-m", "rnnkit.cli", "score", str(src), "-q"]
+    cmd = [sys.executable, "-m", "rnnkit.cli", "score", str(src), "-q", *extra]
     cmd += ["-o", str(work / "out.csv"), "--summary", str(summary)]
     start = time.time()
     subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(tree)}, cwd=tree, check=True)
@@ -43,12 +46,16 @@ def main() -> None:
     parser.add_argument("trees", nargs="+", type=Path, help="source trees (checkouts)")
     parser.add_argument("--file", type=Path, required=True, help="the CSV to score")
     parser.add_argument("--runs", type=int, default=5, help="counted runs per tree")
+    parser.add_argument(
+        "--score-args", default="", help='more options for rnnkit score, e.g. "--id-column id"'
+    )
     args = parser.parse_args()
     results: dict[Path, list] = {tree: [] for tree in args.trees}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.runs + 1):
             for tree in args.trees:
-                measured = run_once(tree.resolve(), args.file.resolve(), Path(tmp))
+                extra = args.score_args.split()
+                measured = run_once(tree.resolve(), args.file.resolve(), Path(tmp), extra)
                 if round_:
                     results[tree].append(measured)
     print("| tree | wall s | reviews/s | model ready s | first block back s |")
