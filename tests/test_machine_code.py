@@ -173,3 +173,15 @@ def test_kernels_that_could_raise_are_refused_when_compiled(dynamic):
     compiled = cfunc(types.int64(types.int64))(entry)
     with pytest.raises(machine_code.MachineCodeError, match="can raise"):
         machine_code.object_code_of("entry", compiled.native_name, compiled.inspect_llvm())
+
+
+def test_no_home_folder_still_leaves_the_other_cache_folders(monkeypatch):
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", "/somewhere")
+    monkeypatch.setattr(disk_cache.Path, "home", staticmethod(no_home))
+    dirs = disk_cache.cache_dirs()
+    assert dirs[0] == disk_cache.Path("/somewhere") and dirs[1].name == "__pycache__"
+    assert len(dirs) == 2

@@ -41,7 +41,10 @@ def cache_dirs() -> list[Path]:
     beside this package's code (as Python's own bytecode), the user's cache folder."""
     dirs = [Path(os.environ["RNNKIT_CACHE_DIR"])] if os.environ.get("RNNKIT_CACHE_DIR") else []
     dirs.append(Path(__file__).with_name("__pycache__"))
-    user = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        user = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except (RuntimeError, KeyError):  # no home folder to be found (a bare container)
+        return dirs
     dirs.append(Path(user) / "rnnkit")
     return dirs
 
