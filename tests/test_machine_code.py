@@ -18,7 +18,7 @@ import pytest
 from rnnkit.runtime import disk_cache
 from rnnkit.runtime.model.bundle import Bundle
 from rnnkit.runtime.text import machine_code, scan
-from rnnkit.runtime.text.scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI
+from rnnkit.runtime.text.scanplan import ABIS, BUILD_TABLE_ABI, ENCODE_ROWS_ABI
 
 TEXTS = [
     "A quiet, patient film that earns its ending.<br /><br />Recommended!",
@@ -31,10 +31,10 @@ TEXTS = [
 def test_the_entry_points_take_their_parameters_in_the_abis_order():
     from rnnkit.runtime.text import scan_kernels
 
-    for function, abi in scan_kernels.ENTRY_POINTS.values():
-        assert list(inspect.signature(function).parameters) == [name for name, _ in abi]
-    assert scan_kernels.ENTRY_POINTS["encode_rows"][1] is ENCODE_ROWS_ABI
-    assert scan_kernels.ENTRY_POINTS["build_table"][1] is BUILD_TABLE_ABI
+    assert set(scan_kernels.ENTRY_POINTS) == set(ABIS)
+    for name, function in scan_kernels.ENTRY_POINTS.items():
+        assert list(inspect.signature(function).parameters) == [p for p, _ in ABIS[name]]
+    assert ABIS["encode_rows"] is ENCODE_ROWS_ABI and ABIS["build_table"] is BUILD_TABLE_ABI
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,6 @@ def real_codes():
 
 
 def _cache(tmp_path, monkeypatch, real_codes):
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
     compiled = []
 

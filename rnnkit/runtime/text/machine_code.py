@@ -17,6 +17,7 @@ never loaded.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -65,6 +66,7 @@ class ObjectCode:
     undefined: tuple[str, ...]  # symbols it needs from elsewhere
 
 
+@functools.cache
 def _llvm():
     import llvmlite.binding as llvm
 
@@ -73,13 +75,19 @@ def _llvm():
     return llvm
 
 
-def _target_machine():
+@functools.cache
+def _host_cpu() -> tuple[str, str]:
+    """(name, features) of this CPU: what the code is compiled for, and so part of its key."""
     llvm = _llvm()
-    return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(),
-        features=llvm.get_host_cpu_features().flatten(),
-        opt=3,
-        codemodel="jitdefault",
+    return llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+
+
+def _target_machine():
+    cpu, features = _host_cpu()
+    return (
+        _llvm()
+        .Target.from_default_triple()
+        .create_target_machine(cpu=cpu, features=features, opt=3, codemodel="jitdefault")
     )
 
 
@@ -107,14 +115,12 @@ def object_code_of(name: str, symbol: str, llvm_ir: str) -> ObjectCode:
 def _key(sources: Sequence[Path]) -> str:
     import llvmlite
 
-    llvm = _llvm()
     facts = [
         llvmlite.__version__,
         sys.implementation.cache_tag,
         sys.platform,
-        llvm.get_process_triple(),
-        llvm.get_host_cpu_name(),
-        llvm.get_host_cpu_features().flatten(),
+        _llvm().get_process_triple(),
+        *_host_cpu(),
     ]
     numba = find_spec("numba")  # its version, without importing it
     if numba is not None and numba.origin:
@@ -169,7 +175,7 @@ def _load(codes: list[ObjectCode]) -> dict[str, int]:
         ]
         if missing:
             raise MachineCodeError(
-                f"the compiled scan needs {', '.join(missing)}, which this process lacks"
+                f"the compiled code needs {', '.join(missing)}, which this process lacks"
             )
         engine.add_object_file(llvm.ObjectFileRef.from_data(code.data))
     engine.finalize_object()

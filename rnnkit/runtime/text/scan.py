@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ..arrays import nulls_of
 from . import machine_code
-from .scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI, MAX_WORD, ScanPlan
+from .scanplan import ABIS, MAX_WORD, ScanPlan
 
 _HERE = Path(__file__).parent
 #: What the machine code is built from: a change to any of these compiles it again.
@@ -28,37 +28,36 @@ def _compile() -> list[machine_code.ObjectCode]:
     return compile_object_code()
 
 
-def _c_function(address: int, abi) -> ctypes._CFuncPtr:
-    """A ctypes function (it releases the GIL while it runs) with the ABI's parameters."""
-    kinds = [ctypes.c_int64 if kind == "i64" else ctypes.c_void_p for _, kind in abi]
-    return ctypes.CFUNCTYPE(ctypes.c_int64, *kinds)(address)
+class _Kernel:
+    """An entry point as a ctypes function (it releases the GIL while it runs), called with
+    its arguments by parameter name, so that their order lives only in its ABI list."""
 
+    def __init__(self, address: int, abi) -> None:
+        self.abi = abi
+        kinds = [ctypes.c_int64 if kind == "i64" else ctypes.c_void_p for _, kind in abi]
+        self.function = ctypes.CFUNCTYPE(ctypes.c_int64, *kinds)(address)
 
-def kernels() -> tuple[ctypes._CFuncPtr, ctypes._CFuncPtr]:
-    """``(encode_rows, build_table)`` as C functions, loaded once per process."""
-    points = machine_code.entry_points("scan", _SOURCES, _compile)
-    return (
-        _c_function(points["encode_rows"], ENCODE_ROWS_ABI),
-        _c_function(points["build_table"], BUILD_TABLE_ABI),
-    )
-
-
-def _call(function: ctypes._CFuncPtr, abi, values: dict) -> None:
-    """Call an entry point with ``values`` by parameter name (arrays as pointers), so that
-    the order lives only in the ABI list."""
-    args = []
-    for name, kind in abi:
-        value = values[name]
-        if kind != "i64":
-            # The kernels index raw memory: the right type, contiguous, and alive (``values``
-            # holds it) for the whole call.
-            assert value.dtype == _DTYPES[kind] and value.flags.c_contiguous, name
-            value = value.ctypes.data
-        args.append(int(value))
-    function(*args)
+    def __call__(self, values: dict) -> None:
+        args = []
+        for name, kind in self.abi:
+            value = values[name]
+            if kind != "i64":
+                # The kernels index raw memory: the right type, contiguous, and alive
+                # (``values`` holds it) for the whole call. Checked always, not asserted.
+                if value.dtype != _DTYPES[kind] or not value.flags.c_contiguous:
+                    raise TypeError(f"{name}: expected a contiguous {_DTYPES[kind].__name__} array")
+                value = value.ctypes.data
+            args.append(int(value))
+        self.function(*args)
 
 
 _DTYPES = {"u8*": np.uint8, "i8*": np.int8, "i32*": np.int32, "i64*": np.int64}
+
+
+def kernels() -> dict[str, _Kernel]:
+    """The entry points by name, their code loaded once per process."""
+    points = machine_code.entry_points("scan", _SOURCES, _compile)
+    return {name: _Kernel(points[name], abi) for name, abi in ABIS.items()}
 
 
 class CompiledScan:
@@ -71,7 +70,8 @@ class CompiledScan:
         fits = [len(w) <= MAX_WORD for w in encoded]
         encoded = [w for w, ok in zip(encoded, fits) if ok]
         self.plan = plan
-        self._encode_rows, build_table = kernels()
+        entry = kernels()
+        self._encode_rows = entry["encode_rows"]
         lengths = np.array([len(w) for w in encoded], dtype=np.int64)
         starts = np.zeros(len(encoded), dtype=np.int64)
         if len(encoded) > 1:
@@ -83,7 +83,7 @@ class CompiledScan:
         table = np.full(size, -1, dtype=np.int32)
         words = {"blob": blob, "n_blob": len(blob), "starts": starts, "lengths": lengths}
         words["n_words"] = len(starts)
-        _call(build_table, BUILD_TABLE_ABI, {**words, "table": table, "n_slots": size})
+        entry["build_table"]({**words, "table": table, "n_slots": size})
         cls, low = plan.tables
         brk = np.frombuffer(plan.break_word or b"\0", dtype=np.uint8)
         # Everything but the rows: the same for every call.
@@ -134,7 +134,7 @@ class CompiledScan:
         )
         rows = {"data": data, "n_data": len(data), "offsets": offsets - base, "n_rows": n}
         rows |= {"limit": limit, "out": out, "counts": counts, "ref": ref}
-        _call(self._encode_rows, ENCODE_ROWS_ABI, {**self._fixed, **rows, "buf": _word_buffer()})
+        self._encode_rows({**self._fixed, **rows, "buf": _word_buffer()})
         if array.null_count:  # Arrow does not promise that a null's span is empty
             nulls = nulls_of(array)
             out[nulls], counts[nulls], ref[nulls] = self.empty_row, 0, 0

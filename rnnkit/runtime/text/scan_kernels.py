@@ -26,7 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from .machine_code import ObjectCode, object_code_of
-from .scanplan import BUILD_TABLE_ABI, ENCODE_ROWS_ABI, MAX_WORD
+from .scanplan import ABIS, MAX_WORD
 
 
 @njit(nogil=True)
@@ -306,10 +306,7 @@ def _build_table_c(blob, n_blob, starts, lengths, n_words, table, n_slots):
     return 0
 
 
-ENTRY_POINTS = {
-    "encode_rows": (_encode_rows_c, ENCODE_ROWS_ABI),
-    "build_table": (_build_table_c, BUILD_TABLE_ABI),
-}
+ENTRY_POINTS = {"encode_rows": _encode_rows_c, "build_table": _build_table_c}
 _NUMBA_TYPES = {
     "u8*": types.CPointer(types.uint8),
     "i8*": types.CPointer(types.int8),
@@ -322,8 +319,8 @@ _NUMBA_TYPES = {
 def compile_object_code() -> list[ObjectCode]:
     """Compile every entry point (a few seconds) to object code for this CPU."""
     codes = []
-    for name, (function, abi) in ENTRY_POINTS.items():
-        signature = types.int64(*(_NUMBA_TYPES[kind] for _, kind in abi))
+    for name, function in ENTRY_POINTS.items():
+        signature = types.int64(*(_NUMBA_TYPES[kind] for _, kind in ABIS[name]))
         compiled = cfunc(signature, nogil=True)(function)
         codes.append(object_code_of(name, compiled.native_name, compiled.inspect_llvm()))
     return codes

@@ -38,6 +38,8 @@ BUILD_TABLE_ABI = (
     ("blob", "u8*"), ("n_blob", "i64"), ("starts", "i64*"), ("lengths", "i64*"),
     ("n_words", "i64"), ("table", "i32*"), ("n_slots", "i64"),
 )  # fmt: skip
+#: Every entry point's ABI, by the name callers ask for.
+ABIS = {"encode_rows": ENCODE_ROWS_ABI, "build_table": BUILD_TABLE_ABI}
 
 _TABLES: dict[object, tuple[np.ndarray, np.ndarray]] = {}
 
