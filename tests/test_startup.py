@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 from rnnkit.runtime.model import classifier
 from rnnkit.runtime.scoring.pipeline import score_files
 from rnnkit.runtime.text.scanned import WARM_UP_MIN_BYTES, ScannedTokenizer
@@ -57,6 +59,26 @@ def test_a_large_input_loads_the_scan_while_the_model_opens(tmp_path, monkeypatc
     summary = score_files(src, tmp_path / "out.csv")
     assert summary.rows == rows
     assert seen == {"scan loading during the self-check": True}
+
+
+def test_a_refused_model_is_reported_before_a_bad_block(tmp_path, monkeypatch):
+    """A model that fails its self-check is the error reported, and nothing is written,
+    whatever the input holds."""
+    from rnnkit.runtime.errors import ParityError
+
+    rows = 1 + WARM_UP_MIN_BYTES // 40
+    src = _write_csv(tmp_path / "big.csv", rows)
+    with src.open("a", encoding="utf-8") as f:
+        f.write('"an unterminated quote\n')
+
+    def failing_check(*args, **kwargs):
+        raise ParityError("this runtime disagrees with the recording")
+
+    monkeypatch.setattr(classifier, "self_check", failing_check)
+    out = tmp_path / "out.csv"
+    with pytest.raises(ParityError, match="disagrees"):
+        score_files(src, out)
+    assert not out.exists()
 
 
 def test_a_small_input_does_not_load_the_scan_early(tmp_path, monkeypatch):
