@@ -70,6 +70,13 @@ FAMILIES = {
         L.Embedding(VOCAB, 6, mask_zero=True), L.Bidirectional(L.GRU(4, return_sequences=True)),
         L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="ave"),
         L.GlobalAveragePooling1D(), L.Dense(1, activation="sigmoid")), {}),
+    # Local pooling both ways (TF's "same" pads at the end and leaves the padding out of
+    # averages), then Flatten: a fixed-length Conv1D classifier.
+    "conv-pool-flatten": (lambda: _seq(
+        L.Embedding(VOCAB, 8), L.Conv1D(6, 3, activation="relu"),
+        L.AveragePooling1D(3, strides=2, padding="same"), L.MaxPooling1D(2, padding="same"),
+        L.AveragePooling1D(2), L.Flatten(), L.Activation("tanh"),
+        L.Dense(1, activation="sigmoid")), {}),
     "nested-model": (lambda: _seq(_seq(
         L.Embedding(VOCAB, 8, mask_zero=True), L.LSTM(5), L.Dense(1)), L.Activation("sigmoid")), {}),
 }  # fmt: skip

@@ -46,6 +46,7 @@ def test_an_unknown_recipe_or_pooling_is_refused():
     ("recipe", "shape"),
     [
         ("bigru-maxpool", "Bidirectional(GRU(8)) -> GlobalMaxPooling1D"),
+        ("bigru-conv", "[Conv1D(6, 5, relu) -> max | Bidirectional(GRU(8)) -> max] ->"),
         ("bigru-conv-bow", "[Conv1D(6, 5, relu) -> max | Bidirectional(GRU(8)) -> max | average]"),
     ],
 )

@@ -29,7 +29,7 @@ from tf_keras.preprocessing.text import text_to_word_sequence  # noqa: E402
 import rnnkit  # noqa: E402
 from rnnkit.cli import main  # noqa: E402
 from rnnkit.exporter.export import export_bundle  # noqa: E402
-from rnnkit.importer.proof import EDGE_TEXTS  # noqa: E402
+from rnnkit.importer.proof import EDGE_TEXTS, corpus  # noqa: E402
 from rnnkit.importer.run import import_model  # noqa: E402
 from rnnkit.importer.tokenizers import (  # noqa: E402
     ImdbChoice,
@@ -37,6 +37,12 @@ from rnnkit.importer.tokenizers import (  # noqa: E402
     TextVectorizationChoice,
 )
 from rnnkit.runtime.errors import ModelFileError  # noqa: E402
+from rnnkit.runtime.model.statuses import (  # noqa: E402
+    EMPTY_CODE,
+    NO_OUTPUT_CODE,
+    NO_WORDS_CODE,
+    OK_CODE,
+)
 from rnnkit.runtime.text.imdb import ImdbWordIndex  # noqa: E402
 from rnnkit.runtime.text.keras_tokenizer import KerasTokenizer  # noqa: E402
 
@@ -244,18 +250,26 @@ def test_a_spec_mismatch_refuses_the_import_naming_text_and_position(tv_pair):
 # -- end to end: import, export, light scoring of raw text -----------------------------
 
 
-def _scores(bundle, batch):
-    return rnnkit.load(bundle).predict(batch).reshape(len(batch), -1)
+def _scores_like_keras(out, batch, expected):
+    """Light scores of raw text on every runtime equal Keras's within 1e-5. A text without
+    a score is one without words (its status says so; Keras would score the padding) or
+    one Keras itself gives no number for (NaN: status ``no_model_output``)."""
+    import pyarrow as pa
+
+    expected = np.asarray(expected, np.float64).reshape(len(batch), -1)
+    texts = pa.array(batch, type=pa.large_string())
+    for backend in ("onnx", "tflite"):
+        probs, status, _ = rnnkit.load(out, backend=backend).score_arrow(texts)
+        scored, no_output = status == OK_CODE, status == NO_OUTPUT_CODE
+        no_words = np.isin(status, [EMPTY_CODE, NO_WORDS_CODE])
+        assert (scored | no_output | no_words).all() and no_words.sum() <= len(EDGE_TEXTS)
+        assert np.abs(probs[scored] - expected[scored]).max() <= 1e-5, backend
+        assert np.isnan(expected[no_output]).all() and not np.isnan(expected[scored]).any()
 
 
 def _export_and_compare(out, batch, expected):
     export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
-    for backend in ("onnx", "tflite"):
-        got = rnnkit.load(out, backend=backend).predict(batch).reshape(len(batch), -1)
-        # Texts without a word (empty, punctuation only) get a status and no score.
-        scored = ~np.isnan(got).all(axis=1)
-        assert scored.sum() >= len(batch) - 4
-        assert np.abs(got[scored] - expected.reshape(len(batch), -1)[scored]).max() <= 1e-5
+    _scores_like_keras(out, batch, expected)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["signature"]["input"]["tokenizer"]["proof"]["texts"] > 30_000
 
@@ -266,8 +280,9 @@ def _string_model_scores_like_keras(model, texts, tmp_path):
     model.save(tmp_path / "model.keras")
     out = tmp_path / "bundle"
     import_model(tmp_path / "model.keras", out, TextVectorizationChoice(), echo=lambda s: None)
-    batch = texts[:30] + EDGE_TEXTS
-    _export_and_compare(out, batch, np.asarray(model(tf.constant([[t] for t in batch]))))
+    batch = corpus()  # every embedded IMDB and rotten-tomatoes text, and the edge texts
+    expected = model.predict(tf.constant([[t] for t in batch]), batch_size=4096, verbose=0)
+    _export_and_compare(out, batch, expected)
     return out, batch
 
 
@@ -313,17 +328,15 @@ def test_a_legacy_tokenizer_model_scores_raw_text_like_keras(texts, tmp_path):
     out = tmp_path / "bundle"
     choice = KerasTokenizerChoice(str(tmp_path / "tok.json"), MAXLEN, "post", "post")
     import_model(tmp_path / "m.keras", out, choice, echo=lambda s: None)
-    batch = texts[:30] + ["zzqx qqzv"]  # only unknown words: all padding, Keras says NaN
+    batch = corpus() + ["zzqx qqzv"]  # only unknown words: all padding, Keras says NaN
     spec = choice.build()
-    expected = model.predict(_real_keras_ids(real, batch, spec), verbose=0)
+    expected = model.predict(_real_keras_ids(real, batch, spec), batch_size=4096, verbose=0)
     assert np.isnan(expected[-1]).all()
-    export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
-    got = _scores(out, batch)
-    assert np.abs(got[:-1] - expected[:-1]).max() <= 1e-5 and np.isnan(got[-1]).all()
+    _export_and_compare(out, batch, expected)
     import pyarrow as pa
 
-    _, status, _ = rnnkit.load(out).score_arrow(pa.array(batch[-2:]))
-    assert status.tolist() == [0, 4]  # ok, no_model_output: no invented score
+    _, status, _ = rnnkit.load(out).score_arrow(pa.array([texts[0], batch[-1]]))
+    assert status.tolist() == [OK_CODE, NO_OUTPUT_CODE]  # no invented score
     card = CliRunner().invoke(main, ["info", str(out)]).output
     assert "no tokenizer.json twin: its lowercasing is Python's str.lower" in card
     assert "drops unknown words" in card and not (out / "tokenizer.json").exists()
@@ -346,8 +359,9 @@ def test_the_seed_tutorial_model_on_the_imdb_convention(texts, imdb_index, tmp_p
     out = tmp_path / "bundle"
     choice = ImdbChoice(str(tmp_path / "imdb_word_index.json"), 100, options={"num_words": 1000})
     import_model(tmp_path / "seed.keras", out, choice, echo=lambda s: None)
-    batch = texts[:30] + EDGE_TEXTS
-    _export_and_compare(out, batch, model.predict(_real_imdb_ids(spec, batch), verbose=0))
+    batch = corpus()
+    expected = model.predict(_real_imdb_ids(spec, batch), batch_size=4096, verbose=0)
+    _export_and_compare(out, batch, expected)
 
 
 def test_the_scan_settles_ordinary_unicode_itself():
