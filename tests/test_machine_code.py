@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,6 +122,32 @@ def test_the_unicode_tables_read_back_are_the_ones_built(tmp_path, monkeypatch):
         np.testing.assert_array_equal(got[0], built[0])
         np.testing.assert_array_equal(got[1], built[1])
     assert built[0][ord(" ")] == scanplan.SEP and built[1][ord("A")] == ord("a")
+
+
+def test_the_unicode_tables_are_rebuilt_when_a_module_their_rules_import_changes(
+    tmp_path, monkeypatch
+):
+    """rnnkit's character rule lives in tokenizer.py but reads its apostrophes from
+    contract.py: an edit there must not leave the scan on tables built from the old ones."""
+    from rnnkit.runtime.text import contract, scanplan, tokenizer
+
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
+
+    def build_tables():
+        monkeypatch.setattr(scanplan, "_TABLES", {})  # what a new process has
+        scanplan.unicode_tables("rnnkit", tokenizer._char_class)
+
+    build_tables()
+    edited = Path(contract.__file__).resolve()
+    read_bytes = Path.read_bytes
+
+    def read_edited(path):
+        data = read_bytes(path)
+        return data + b'\nAPOSTROPHES = "\'"\n' if path.resolve() == edited else data
+
+    monkeypatch.setattr(Path, "read_bytes", read_edited)
+    build_tables()
+    assert len(list(tmp_path.glob("tables-*.bin"))) == 2
 
 
 def test_the_loaded_code_gives_the_references_ids():

@@ -52,11 +52,15 @@ def unicode_tables(key: object, classify: Callable[[str], tuple[int, str]]):
 
     On disk because building them calls ``classify`` 131,072 times: ~55 ms of Python holding
     the GIL at the start of every large run, against ~1 ms to read them back. The key holds
-    the rules' source and Python's Unicode version."""
+    the rules' source and Python's Unicode version: the module ``classify`` is written in
+    and every module of this package, since a rule reads constants from its neighbours
+    (rnnkit's reads its apostrophes from ``contract.py``)."""
     if key not in _TABLES:
+        here = Path(__file__).parent
         rules = Path(sys.modules[classify.__module__].__file__)
+        sources = sorted({rules, *here.glob("*.py")})
         facts = [repr(key), unicodedata.unidata_version, sys.implementation.cache_tag]
-        name = f"tables-{disk_cache.key_of([rules, Path(__file__)], facts)}.bin"
+        name = f"tables-{disk_cache.key_of(sources, facts)}.bin"
         blobs = disk_cache.cached(name, lambda: _build_tables(classify))
         cls = np.frombuffer(blobs[0].data, dtype=np.int8)
         low = np.frombuffer(blobs[1].data, dtype=np.int32)
