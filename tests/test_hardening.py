@@ -19,6 +19,9 @@ from rnnkit.runtime.io import csvio
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The console entry (``rnnkit``) run in a fresh interpreter with the arguments after it.
+_RUN_CLI = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
+
 
 def score(path: Path, *args: str):
     out = path.parent / "out.csv"
@@ -144,10 +147,18 @@ def test_error_paths_never_abort(tmp_path):
     src.write_text(
         "id,review\n" + "".join(f'{i},"open\n' if i == 700 else f"{i},ok\n" for i in range(900))
     )
-    code = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
     for _ in range(20):
         proc = subprocess.run(
-            [sys.executable, "-c", code, "score", str(src), "-q", "-o", str(tmp_path / "o.csv")],
+            [
+                sys.executable,
+                "-c",
+                _RUN_CLI,
+                "score",
+                str(src),
+                "-q",
+                "-o",
+                str(tmp_path / "o.csv"),
+            ],
             capture_output=True,
             text=True,
             timeout=120,
@@ -188,9 +199,8 @@ def test_an_error_after_output_started_leaves_no_traceback(tmp_path, suffix):
     src = tmp_path / "late.csv"
     src.write_text("id,review\n" + "".join(f"{i},ok\n" for i in range(30000)) + 'x,"open\n')
     out = tmp_path / f"out.{suffix}"
-    code = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
     proc = subprocess.run(
-        [sys.executable, "-c", code, "score", str(src), "-q", "-o", str(out)],
+        [sys.executable, "-c", _RUN_CLI, "score", str(src), "-q", "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=120,
