@@ -16,6 +16,7 @@ from ._version import __version__
 from .runtime.errors import MissingExtraError, ParityError, RnnkitError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
+from .runtime.signals import Interrupted, interruptible
 from .training.model import CELLS, RECIPES, TrainConfig
 
 _RECIPE_VALUE = "[default: the recipe's]"
@@ -192,15 +193,28 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
     default=None,
     help="Ids per text (pad_sequences maxlen; TextVectorization output length).",
 )
-@_choice("--padding", choices=["pre", "post"], default="pre", help="pad_sequences padding.")
-@_choice("--truncating", choices=["pre", "post"], default="pre", help="pad_sequences truncating.")
 @click.option(
-    "--num-words", type=click.IntRange(1), default=None, help="IMDB: load_data num_words."
+    "--padding",
+    type=click.Choice(["pre", "post"]),
+    default=None,
+    help="pad_sequences padding (--keras-tokenizer, --imdb-word-index) [default: pre].",
 )
-@click.option("--skip-top", type=click.IntRange(0), default=0, show_default=True)
-@click.option("--start-char", type=click.IntRange(0), default=1, show_default=True)
-@click.option("--oov-char", type=click.IntRange(0), default=2, show_default=True)
-@click.option("--index-from", type=click.IntRange(0), default=3, show_default=True)
+@click.option(
+    "--truncating",
+    type=click.Choice(["pre", "post"]),
+    default=None,
+    help="pad_sequences truncating (--keras-tokenizer, --imdb-word-index) [default: pre].",
+)
+@click.option(
+    "--num-words",
+    type=click.IntRange(1),
+    default=None,
+    help="Keep the ids below this (Keras's num_words): --keras-tokenizer, --imdb-word-index.",
+)
+@click.option("--skip-top", type=click.IntRange(0), default=None, help="IMDB: load_data's [0].")
+@click.option("--start-char", type=click.IntRange(0), default=None, help="IMDB: load_data's [1].")
+@click.option("--oov-char", type=click.IntRange(0), default=None, help="IMDB: load_data's [2].")
+@click.option("--index-from", type=click.IntRange(0), default=None, help="IMDB: load_data's [3].")
 @click.option(
     "--labels",
     default=None,
@@ -562,15 +576,23 @@ def score(
 
 
 def run() -> None:
-    """The ``rnnkit`` command: :func:`main`, then a process that ends promptly.
+    """The ``rnnkit`` command: :func:`main`, stoppable, then a process that ends promptly.
+
+    SIGTERM and SIGINT stop a command as an exception (``runtime/signals.py``), so every
+    partial file and folder is removed on the way out; the exit status is then 128 + the
+    signal's number, as for a process the signal killed.
 
     Freezing the garbage collector's objects as the command ends makes the interpreter's
-    last collection at exit skip them: the exit of a 200k-row ``score`` took 70-124 ms, and
-    42-53 ms with this (five runs each). Objects in reference cycles are then left to the
-    operating system, which nothing here needs: every output is complete and closed before
-    ``main`` returns, and the standard streams are flushed at exit as always."""
+    last collection at exit skip them (a 200k-row ``score`` exits in about half the time).
+    Objects in reference cycles are then left to the operating system, which nothing here
+    needs: every output is complete and closed before ``main`` returns, and the standard
+    streams are flushed at exit as always."""
     try:
-        main()
+        with interruptible():
+            main()
+    except Interrupted as exc:
+        _err(f"rnnkit: stopped by {exc.name}; no partial file was left")
+        sys.exit(exc.exit_code)
     finally:
         gc.freeze()
 

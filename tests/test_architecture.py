@@ -9,7 +9,16 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rnnkit"
 #: errors <- {io, text} <- model <- scoring: a layer may import its own and lower ones.
-LAYERS = {"errors": 0, "disk_cache": 0, "io": 1, "text": 1, "model": 2, "scoring": 3}
+LAYERS = {
+    "errors": 0,
+    "disk_cache": 0,
+    "files": 0,
+    "signals": 0,
+    "io": 1,
+    "text": 1,
+    "model": 2,
+    "scoring": 3,
+}
 HEAVY = ("rnnkit.exporter", "rnnkit.training", "tensorflow", "keras", "tf2onnx", "tf_keras")
 
 

@@ -17,10 +17,9 @@ from rnnkit.cli import main
 from rnnkit.runtime.errors import DataError
 from rnnkit.runtime.io import csvio
 
-ROOT = Path(__file__).resolve().parents[1]
+from .cli_process import RUN_CLI as _RUN_CLI
 
-#: The console entry (``rnnkit``) run in a fresh interpreter with the arguments after it.
-_RUN_CLI = "import sys; from rnnkit.cli import run; sys.argv = ['rnnkit', *sys.argv[1:]]; run()"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def score(path: Path, *args: str):

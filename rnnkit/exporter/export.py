@@ -19,8 +19,9 @@ import onnx
 
 from .._version import __version__
 from ..runtime.errors import ParityError
+from ..runtime.files import partial_file
 from ..runtime.model.backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
-from ..runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle, upgrade_manifest
+from ..runtime.model.bundle import Bundle, upgrade_manifest
 from ..runtime.model.parity import (
     DEFAULT_ATOL,
     QUANTIZED_CRITERIA,
@@ -32,6 +33,7 @@ from ..runtime.model.parity import (
 )
 from ..runtime.model.recording import recorded_inputs, write_recording
 from ..runtime.model.verify import export_atol, onnx_reference_predict, verify_formats
+from ..runtime.signals import deferred
 from ..runtime.text.contract import OOV_ID, PAD_ID
 from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
@@ -173,14 +175,14 @@ class Staged:
     files: dict[tuple[str, str], tuple[Path, dict]] = field(default_factory=dict)
 
     def path(self, fmt: str, variant: str, info: dict) -> Path:
-        tmp = self.bundle.path / f".{FILES[fmt, variant]}.tmp"
+        stream, tmp = partial_file(self.bundle.path / FILES[fmt, variant])
+        stream.close()  # the converters write it by name
         self.files[fmt, variant] = (tmp, info)
         return tmp
 
     def cleanup(self) -> None:
         for tmp, _ in self.files.values():
             tmp.unlink(missing_ok=True)
-        (self.bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp").unlink(missing_ok=True)
 
 
 def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, predict):
@@ -259,7 +261,13 @@ def export_tflite(
 
 
 def commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) -> None:
-    """Rename the staged files into place, record Keras's outputs, update the manifest."""
+    """Rename the staged files into place, record Keras's outputs, update the manifest;
+    a signal waits until all of it is done (half of it would fail the bundle's hashes)."""
+    with deferred():
+        _commit(staged, inputs, results)
+
+
+def _commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) -> None:
     bundle = staged.bundle
     for (fmt, variant), (tmp, info) in staged.files.items():
         final = FILES[fmt, variant]

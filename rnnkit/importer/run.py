@@ -4,14 +4,15 @@ bundle. Nothing is written until every check has passed."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from ..exporter.keras_graph import functional, layer_calls, problems
 from ..runtime.errors import ModelFileError, UsageError
-from ..runtime.model.bundle import Bundle, new_bundle_dir, new_manifest, write_parity_set
+from ..runtime.files import json_text
+from ..runtime.model.bundle import Bundle, new_manifest, write_parity_set
+from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
 from ..runtime.model.signature import InputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..training.keras_file import KERAS_FILE, library_versions
@@ -82,9 +83,10 @@ def numeric_part(model, vectorizer):
     return keras.Model(ids, x, name=model.name)
 
 
-def _check_fit(model, tokenizer, maxlen: int) -> None:
+def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
     """The tokenizer's ids must fit the first Embedding, and its length the model's input:
-    out-of-range ids fail in some runtimes and are silently clamped in others."""
+    out-of-range ids fail in some runtimes and are silently clamped in others.
+    ``cap_option``: the tokenizer option that caps its ids (``None``: it has none)."""
     embeddings = [c.layer for c in layer_calls(model)[0] if type(c.layer).__name__ == "Embedding"]
     if not embeddings:
         raise ModelFileError(
@@ -95,9 +97,10 @@ def _check_fit(model, tokenizer, maxlen: int) -> None:
         raise ModelFileError(
             f"the tokenizer gives ids up to {tokenizer.vocab_size - 1}, but the model's first "
             f"Embedding ({embeddings[0].name!r}) has input_dim {input_dim}: ids past "
-            f"{input_dim - 1} have no row. Use the tokenizer the model was trained with (or "
-            "--num-words to cap it)"
-        )
+            f"{input_dim - 1} have no row. Use the tokenizer the model was trained with"
+            + (f", or cap it as Keras's num_words does: {cap_option} {input_dim}" if cap_option
+               else "")
+        )  # fmt: skip
     steps = tuple(model.input_shape)[1] if len(tuple(model.input_shape)) == 2 else None
     if steps is not None and steps != maxlen:
         raise ModelFileError(
@@ -121,6 +124,8 @@ def import_model(
     """Import ``model_path`` (``.keras`` or ``.h5``) fed by ``tokenizer`` into a bundle at
     ``output``; then ``rnnkit export`` converts and verifies it like any other."""
     model_path = Path(model_path)
+    inputs = [model_path, getattr(tokenizer, "path", None), sample]
+    check_bundle_target(output, inputs)  # before anything is loaded
     model = load_model(model_path)
     vectorizer = text_vectorization_layer(model)
     if vectorizer is not None:  # string input: the layer becomes the spec, the rest is exported
@@ -136,7 +141,7 @@ def import_model(
         raise ModelFileError(f"{model_path}: cannot convert: " + "; ".join(found))
     tok = tokenizer.build()
     maxlen = tok.maxlen
-    _check_fit(model, tok, maxlen)
+    _check_fit(model, tok, maxlen, "--num-words" if tokenizer.caps_ids else None)
     out_spec, append = output_spec(model, read_labels(labels, 0), logits)
     if append:
         model = with_activation(model, append, maxlen)
@@ -170,7 +175,7 @@ def import_model(
     }
     echo(f"model {model_path.name}: {model_entry['architecture']}")
     echo(f"output: {out_spec.kind}, classes {', '.join(out_spec.classes)}")
-    with new_bundle_dir(Path(output)) as work:
+    with new_bundle_dir(output, inputs) as work:
         model.save(work / KERAS_FILE)
         entry = tokenizer.write(tok, work)
         write_parity_set(work, ids, text_labels)
@@ -185,7 +190,7 @@ def import_model(
             "rows": len(texts),
             "labelled": bool(known.any()),
         }
-        (work / "import.json").write_text(json.dumps(model_entry, indent=2) + "\n")
+        (work / "import.json").write_text(json_text(model_entry))
         for name in sorted(os.listdir(work)):
             bundle.record_file(name)
         bundle.write_manifest()

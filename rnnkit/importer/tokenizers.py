@@ -20,6 +20,8 @@ from ..runtime.text.tokenizer import Tokenizer
 from .proof import prove
 
 SPEC_FILE = "tokenizer-spec.json"
+#: ``keras.datasets.imdb.load_data``'s options (``ImdbWordIndex``'s fields).
+IMDB_OPTIONS = ("num_words", "skip_top", "start_char", "oov_char", "index_from")
 
 
 def _read(path: str, what: str) -> object:
@@ -55,6 +57,7 @@ class RnnkitChoice:
     path: str
     maxlen: int | None = None
     proof: dict | None = None
+    caps_ids = False
 
     def build(self, model=None):
         try:
@@ -79,6 +82,8 @@ class RnnkitChoice:
 
 class _SpecChoice:
     proof: dict | None = None
+    #: Whether ``--num-words`` caps its ids (Keras's ``num_words``).
+    caps_ids = True
 
     def write(self, tok, folder: Path) -> dict:
         from ..training.hf_tokenizer import hf_twin
@@ -113,6 +118,7 @@ class KerasTokenizerChoice(_SpecChoice):
     maxlen: int | None
     padding: str = "pre"
     truncating: str = "pre"
+    num_words: int | None = None  # replaces the saved one, as Keras's attribute does
 
     def build(self, model=None):
         if self.maxlen is None:
@@ -120,7 +126,7 @@ class KerasTokenizerChoice(_SpecChoice):
         doc = _read(self.path, "--keras-tokenizer")
         try:
             return KerasTokenizer.from_keras_json(
-                doc, self.maxlen, self.padding, self.truncating, self.path
+                doc, self.maxlen, self.padding, self.truncating, self.path, self.num_words
             )
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelFileError(f"{self.path}: {exc}") from exc
@@ -135,6 +141,8 @@ class KerasTokenizerChoice(_SpecChoice):
         from tf_keras.preprocessing.text import tokenizer_from_json
 
         real = tokenizer_from_json(json.dumps(_read(self.path, "--keras-tokenizer")))
+        if self.num_words is not None:
+            real.num_words = self.num_words
         n = prove(
             "--keras-tokenizer", tok.encode, lambda t: _keras_pad(real.texts_to_sequences(t), tok)
         )
@@ -213,6 +221,7 @@ class TextVectorizationChoice(_SpecChoice):
     path: str | None = None  # a .keras file holding the layer; None: the model's own
     maxlen: int | None = None
     layer: object = None
+    caps_ids = False
 
     def build(self, model=None):
         if self.path is not None:
@@ -278,6 +287,16 @@ class TextVectorizationChoice(_SpecChoice):
 TokenizerChoice = RnnkitChoice | KerasTokenizerChoice | ImdbChoice | TextVectorizationChoice
 
 
+#: The options each tokenizer choice reads besides its file (and --maxlen, which all read).
+#: Any other option given beside it is refused: an option must never be silently ignored.
+READS = {
+    "--tokenizer": (),
+    "--keras-tokenizer": ("padding", "truncating", "num_words"),
+    "--imdb-word-index": ("padding", "truncating", *IMDB_OPTIONS),
+    "--vectorizer": (),
+}
+
+
 def tokenizer_choice(
     *,
     tokenizer: str | None = None,
@@ -285,27 +304,36 @@ def tokenizer_choice(
     imdb_word_index: str | None = None,
     vectorizer: str | None = None,
     maxlen: int | None = None,
-    padding: str = "pre",
-    truncating: str = "pre",
-    **imdb,
+    **options,
 ) -> TokenizerChoice:
-    """The one tokenizer option given (none: the model's own TextVectorization)."""
-    given = [
-        n
-        for n, v in [
-            ("--tokenizer", tokenizer),
-            ("--keras-tokenizer", keras_tokenizer),
-            ("--imdb-word-index", imdb_word_index),
-            ("--vectorizer", vectorizer),
-        ]
-        if v
-    ]
+    """The one tokenizer option given (none: the model's own TextVectorization), with the
+    options it reads (``padding``, ``truncating`` and ``load_data``'s; ``None``: not given,
+    the spec's default). An option the chosen tokenizer does not read is refused."""
+    files = {
+        "--tokenizer": tokenizer,
+        "--keras-tokenizer": keras_tokenizer,
+        "--imdb-word-index": imdb_word_index,
+        "--vectorizer": vectorizer,
+    }
+    given = [name for name, value in files.items() if value]
     if len(given) > 1:
         raise UsageError(f"give one tokenizer, not {' and '.join(given)}")
+    chosen = given[0] if given else "--vectorizer"
+    options = {k: v for k, v in options.items() if v is not None}
+    unread = [k for k in options if k not in READS[chosen]]
+    if unread:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unread)
+        takers = sorted(c for c, reads in READS.items() if unread[0] in reads)
+        what = chosen if given else "a model's own TextVectorization layer"
+        raise UsageError(
+            f"{flags}: not read by {what}; only {' and '.join(takers)} read "
+            f"--{unread[0].replace('_', '-')}. Leave it out"
+        )
+    pads = {k: options.pop(k) for k in ("padding", "truncating") if k in options}
     if tokenizer:
         return RnnkitChoice(tokenizer, maxlen)
     if keras_tokenizer:
-        return KerasTokenizerChoice(keras_tokenizer, maxlen, padding, truncating)
+        return KerasTokenizerChoice(keras_tokenizer, maxlen, **pads, **options)
     if imdb_word_index:
-        return ImdbChoice(imdb_word_index, maxlen, padding, truncating, imdb)
+        return ImdbChoice(imdb_word_index, maxlen, **pads, options=options)
     return TextVectorizationChoice(vectorizer, maxlen)

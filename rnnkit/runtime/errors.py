@@ -24,6 +24,11 @@ class ModelFileError(RnnkitError):
     """A user's model or tokenizer file that rnnkit will not take in (the message says why)."""
 
 
+class OverwriteError(RnnkitError):
+    """An output that would replace or delete something rnnkit did not make: one of the
+    command's inputs, the user's folder (exit code 1). Nothing was touched."""
+
+
 class MissingExtraError(RnnkitError):
     """A feature needs an optional extra that is not installed (the message says which)."""
 

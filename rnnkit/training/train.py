@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import time
@@ -13,15 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..runtime.files import json_text
 from ..runtime.model.bundle import (
     HF_TOKENIZER_FILE,
     TOKENIZER_FILE,
     Bundle,
-    new_bundle_dir,
     new_manifest,
     rnnkit_signature,
     write_parity_set,
 )
+from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
 from ..runtime.model.signature import BINARY, MULTICLASS, OutputSpec
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer
@@ -169,6 +169,7 @@ def train(
 ) -> Bundle:
     """Train the model described by ``cfg`` and write a bundle to ``output``."""
     started = time.perf_counter()
+    check_bundle_target(output, [data])  # before minutes of training, not after
     make_deterministic(cfg.seed)
     split = load_split(
         source,
@@ -225,8 +226,9 @@ def train(
         "label_column": label_column,
     }
     bundle = write_bundle(
-        Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin, spec
-    )
+        Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin, spec,
+        inputs=[data],
+    )  # fmt: skip
     echo(f"bundle written to {bundle.path}")
     return bundle
 
@@ -240,12 +242,13 @@ def write_bundle(
     parity_set: tuple[np.ndarray, np.ndarray],
     origin: dict,
     output: OutputSpec | None = None,
+    inputs: list = (),
 ) -> Bundle:
-    """Write every bundle file into a sibling temp dir and swap it in: a crash never leaves
-    half a bundle."""
+    """Write every bundle file into a sibling partial folder and swap it in: a crash never
+    leaves half a bundle. ``inputs``: the run's input files, which ``out`` may not hold."""
     from .hf_tokenizer import write_hf_tokenizer
 
-    with new_bundle_dir(out) as work:
+    with new_bundle_dir(out, inputs) as work:
         # Saved without optimizer state: the bundle carries an inference model (1/3 the size).
         inference_model = build_model(cfg, compile=False)
         inference_model.set_weights(model.get_weights())
@@ -255,8 +258,8 @@ def write_bundle(
         ids, labels = parity_set
         # The held-out inputs travel with the model: export and verify need no training data.
         write_parity_set(work, ids, labels)
-        (work / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        (work / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (work / "config.json").write_text(json_text(cfg.to_dict()))
+        (work / "metrics.json").write_text(json_text(metrics))
         write_history(metrics["history"], work / "history.csv")
         save_plot(metrics["history"], work / "training.png")
         model_entry = {"origin": "trained", "cell": cfg.cell, "config": cfg.to_dict()}

@@ -13,21 +13,19 @@ file's external-data references must be files the manifest lists.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import functools
 import hashlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
 from ..errors import BundleError, format_problem
+from ..files import json_text, replacing
 from ..text.specs import LOADERS as TOKENIZER_LOADERS
 from ..text.tokenizer import Tokenizer
 from .onnx_refs import MalformedOnnx, external_data_locations
@@ -344,9 +342,8 @@ class Bundle:
     def write_manifest(self) -> None:
         """Atomically replace manifest.json (a crash never leaves half a manifest)."""
         self.manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        tmp = self.path / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(tmp, self.path / MANIFEST)
+        with replacing(self.path / MANIFEST) as fh:
+            fh.write(json_text(self.manifest).encode("utf-8"))
 
 
 def upgrade_manifest(manifest: dict) -> dict:
@@ -391,20 +388,3 @@ def write_parity_set(folder: Path, ids: np.ndarray, labels: np.ndarray) -> None:
     np.savez_compressed(
         folder / PARITY_SET_FILE, ids=ids.astype(np.int32), labels=labels.astype(np.int8)
     )
-
-
-@contextlib.contextmanager
-def new_bundle_dir(out: Path):
-    """A temp folder beside ``out`` to write a bundle into; on success it replaces ``out``
-    whole, on any failure it is removed: a crash never leaves half a bundle."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        os.chmod(work, 0o755)
-        yield work
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise

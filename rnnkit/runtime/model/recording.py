@@ -11,10 +11,9 @@ quantized files were judged by criteria also hold ``onnx_int8`` and the like: ig
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ..files import replacing
 from .bundle import REFERENCE_OUTPUTS_FILE, Bundle
 from .parity import ParityInputs
 
@@ -35,10 +34,8 @@ def write_recording(bundle: Bundle, inputs: ParityInputs) -> None:
         EDGE_IDS: inputs.ids[n:],
         EDGE_NAMES: np.array(inputs.row_names[n:], dtype="<U64"),
     }
-    tmp = bundle.path / f".{REFERENCE_OUTPUTS_FILE}.tmp"
-    with open(tmp, "wb") as fh:
+    with replacing(bundle.file(REFERENCE_OUTPUTS_FILE)) as fh:
         np.savez_compressed(fh, **arrays)
-    os.replace(tmp, bundle.file(REFERENCE_OUTPUTS_FILE))
     bundle.record_file(REFERENCE_OUTPUTS_FILE)
 
 

@@ -27,13 +27,13 @@ from ..io import inputs
 from ..io.chunks import BlockError, Chunk
 from ..io.coltext import is_text
 from ..io.inputs import InputFile, expand_sources, pick_columns
-from ..model.bundle import Bundle
+from ..model.bundle import Bundle, resolve_bundle_path
 from ..model.classifier import SentimentModel
 from ..model.statuses import STATUSES
 from ..text.scanned import WARM_UP_MIN_BYTES
 from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts
-from .writers import ResultSink, output_format
+from .writers import ResultSink, check_targets, output_format
 
 
 def check_options(threshold: float | None) -> None:
@@ -100,6 +100,7 @@ class Plan:
 
 def plan_inputs(
     sources,
+    paths: list[str],
     *,
     text_column: str | None,
     id_column: str | None,
@@ -108,12 +109,12 @@ def plan_inputs(
     encoding: str | None,
     delimiter: str | None,
 ) -> Plan:
-    """Expand the sources and read every file's columns before anything is written, so a
-    missing column in the tenth file fails at once."""
+    """Read the columns of every file (``paths``: the ``sources`` expanded) before anything
+    is written, so a missing column in the tenth file fails at once."""
     planned: list[PlannedFile] = []
     types: dict[str, set] = {}  # each input column's types, as read, over all files
     try:
-        for path in expand_sources(sources):
+        for path in paths:
             fmt = inputs.input_format(path, input_format)
             opened = inputs.open_input(path, fmt, encoding=encoding, delimiter=delimiter)
             # Held open from here on (closed on any error): the first file, and stdin,
@@ -177,9 +178,13 @@ def score_files(
     out_name = None if output is None or str(output) == "-" else str(output)
     fmt = output_format(format, out_name)
     check_options(threshold)
+    paths = expand_sources(sources)  # names only: a missing file is said before the model
+    outputs = {"-o": out_name, "--summary": None if summary is None else str(summary)}
+    check_targets(outputs, paths, resolve_bundle_path(model)[0])
     bundle = open_bundle(model, backend, on_bundle)
     plan = plan_inputs(
         sources,
+        paths,
         text_column=text_column,
         id_column=id_column,
         keep_columns=keep_columns,

@@ -15,11 +15,11 @@ Warnings (at least ``MIN_ROWS`` scored rows):
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..files import json_text
 from ..model.signature import OutputSpec
 from ..model.statuses import OK, OK_CODE, STATUSES, RowStats
 from ..text.contract import OOV_ID
@@ -231,7 +231,7 @@ class ScoreSummary:
 
         target = AtomicOutput(path)
         try:
-            text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+            text = json_text(self.to_dict())
             target.stream.write(text.encode("utf-8"))
             target.commit()
         except BaseException:

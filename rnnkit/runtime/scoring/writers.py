@@ -10,14 +10,14 @@ import contextlib
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from ..errors import UsageError
+from ..errors import OverwriteError, UsageError
+from ..files import first_same_file, is_inside, partial_file
 from ..io.coltext import as_output_text, for_text_output, text_schema
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -79,10 +79,35 @@ def output_format(fmt: str | None, output: str | None) -> str:
     return fmt
 
 
+def check_targets(targets: dict[str, str | None], inputs: list[str], bundle_dir: Path) -> None:
+    """Refuse, before anything is read or written, an output file (``targets``: option ->
+    path) that is one of the ``inputs`` (through a folder, a glob, a symlink or a hard
+    link: the same inode), a file of the model bundle, or another output's file."""
+    named = [(option, path) for option, path in targets.items() if path]
+    files = [p for p in inputs if p != "-"]
+    for option, path in named:
+        hit = first_same_file(path, files)
+        if hit is not None:
+            raise OverwriteError(
+                f"{path}: is one of the inputs ({hit}); {option} would replace it. Give "
+                f"{option} another file name"
+            )
+        if is_inside(path, bundle_dir):
+            raise OverwriteError(
+                f"{path}: is inside the model bundle {bundle_dir}; {option} would change a "
+                f"file the bundle vouches for. Give {option} a file outside it"
+            )
+    if len(named) == 2 and Path(named[0][1]).resolve() == Path(named[1][1]).resolve():
+        raise OverwriteError(
+            f"{named[0][1]}: {named[0][0]} and {named[1][0]} name the same file; give them two"
+        )
+
+
 class AtomicOutput:
     """A file written beside its target and renamed into place only on success.
 
-    After an error or Ctrl-C there is no file at the target and no temp file left behind.
+    After an error, Ctrl-C or SIGTERM there is no file at the target and no partial file
+    left behind (and one that a killed run left is removed: see ``runtime/files.py``).
     """
 
     def __init__(self, target: str | os.PathLike) -> None:
@@ -91,11 +116,7 @@ class AtomicOutput:
             raise UsageError(f"{self.target}: is a directory; give a file name for -o")
         if not self.target.parent.is_dir():
             raise UsageError(f"{self.target.parent}: output directory does not exist")
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.target.name}.", suffix=".partial", dir=self.target.parent
-        )
-        self.tmp = Path(tmp)
-        self.stream = os.fdopen(fd, "wb")
+        self.stream, self.tmp = partial_file(self.target)
 
     def commit(self) -> None:
         self.stream.close()

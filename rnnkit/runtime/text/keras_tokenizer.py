@@ -86,8 +86,10 @@ class KerasTokenizer(SpecTokenizer):
         padding: str = "pre",
         truncating: str = "pre",
         where: str = "tokenizer",
+        num_words: int | None = None,
     ):
-        """From ``tokenizer.to_json()``: its ``word_index`` is itself a JSON string."""
+        """From ``tokenizer.to_json()``: its ``word_index`` is itself a JSON string.
+        ``num_words``, when given, replaces the saved one (as setting it on Keras's does)."""
         import json
 
         if not isinstance(doc, dict) or doc.get("class_name") != "Tokenizer":
@@ -102,7 +104,8 @@ class KerasTokenizer(SpecTokenizer):
         index = cfg.get("word_index")
         index = json.loads(index) if isinstance(index, str) else index
         return cls(
-            index, maxlen, cfg.get("num_words"), cfg.get("filters", DEFAULT_FILTERS),
+            index, maxlen, num_words if num_words is not None else cfg.get("num_words"),
+            cfg.get("filters", DEFAULT_FILTERS),
             cfg.get("lower", True), cfg.get("split", " "), cfg.get("char_level", False),
             cfg.get("oov_token"), padding, truncating,
         )  # fmt: skip

@@ -20,6 +20,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import format_problem
+from ..files import json_text
 from .scanned import ScannedTokenizer
 
 SIDES = ("pre", "post")
@@ -127,7 +128,7 @@ class SpecTokenizer(ScannedTokenizer):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        Path(path).write_text(json_text(self.to_dict(), indent=None, end=""), encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict):

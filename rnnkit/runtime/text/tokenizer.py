@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import format_problem
+from ..files import json_text
 from .contract import APOSTROPHES, BREAK_OPENER, BREAK_WORD, FIRST_WORD_ID, OOV_ID, PAD_ID
 from .scanned import ScannedTokenizer
 from .scanplan import SEP, SKIP, WORD, ScanPlan, unicode_tables
@@ -164,9 +165,7 @@ class Tokenizer(ScannedTokenizer):
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps(self.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
+        Path(path).write_text(json_text(self.to_dict(), indent=1, end=""), encoding="utf-8")
 
     @classmethod
     def from_dict(cls, data: dict) -> Tokenizer:
