@@ -80,7 +80,8 @@ def main() -> None:
     "-o",
     default=DEFAULT_BUNDLE_DIR,
     show_default=True,
-    help="Bundle directory to write (replaced atomically if it exists).",
+    help="Bundle directory to write. An existing one is replaced only if it is an rnnkit "
+    "bundle or empty, once the new bundle is complete.",
 )
 @click.option(
     "--data",
@@ -167,7 +168,8 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
     "-o",
     required=True,
     type=click.Path(file_okay=False),
-    help="Where to write the bundle (replaced whole if it exists).",
+    help="Where to write the bundle. An existing one is replaced only if it is an rnnkit "
+    "bundle or empty, and never if it holds an input or the current folder.",
 )
 @click.option(
     "--tokenizer",

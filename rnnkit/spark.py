@@ -36,6 +36,7 @@ from .runtime.model.statuses import OK_CODE, STATUSES
 from .runtime.scoring.pipeline import check_options, open_bundle
 from .runtime.scoring.results import result_batch, result_schema
 from .runtime.scoring.summary import ScoreSummary, Tally, file_counts, probability_bin
+from .runtime.scoring.writers import check_targets
 
 _MODELS: dict[tuple[str, str], SentimentModel] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
@@ -388,7 +389,11 @@ def score_files(
             encoding=encoding,
             delimiter=delimiter,
         )
-        many = inputs.names_several(sources, list_files(spark, sources))
+        files = list_files(spark, sources)
+        # The summary is a local file: one of the inputs must not be it (Spark's -o is a
+        # new folder, which Spark itself refuses to write over anything).
+        check_targets({"--summary": summary and str(summary)}, files, bundle.path)
+        many = inputs.names_several(sources, files)
         if not many:
             df = df.drop(SOURCE_COL)
         opts["partitions"] = opts["partitions"] or spark.sparkContext.defaultParallelism

@@ -476,3 +476,39 @@ def test_a_sigterm_in_the_middle_of_an_export_leaves_the_bundle_as_it_was(simple
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "SIGTERM" in err, err
     assert snapshot(tmp_path) == before
+
+
+def _advice(line: str) -> list[str]:
+    """The command an error line recommends (after 'run: '), as arguments to rnnkit."""
+    import shlex
+
+    advised = shlex.split(line.split("run: ", 1)[1])
+    assert advised[0] == "rnnkit", line
+    return advised[1:]
+
+
+def test_the_export_advice_for_a_missing_format_works(project, tmp_path):
+    out = tmp_path / "b"
+    assert CliRunner().invoke(main, import_args(project, str(out))).exit_code == 0
+    assert CliRunner().invoke(main, ["export", str(out), "--format", "onnx"]).exit_code == 0
+    score = ["score", str(SAMPLES), "-m", str(out), "--backend", "tflite", "-q"]
+    line = refused(CliRunner().invoke(main, score), "run: rnnkit export")
+    result = CliRunner().invoke(main, _advice(line))
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, score)
+    assert result.exit_code == 0 and len(result.output.splitlines()) == 26, result.output
+
+
+def test_the_logits_advice_works(project, tmp_path):
+    import keras
+
+    model = keras.Sequential(
+        [keras.Input((16,), dtype="int32"), keras.layers.Embedding(300, 4),
+         keras.layers.GRU(3), keras.layers.Dense(1)]
+    )  # fmt: skip
+    model.save(project / "logits.keras")
+    args = import_args(project, str(tmp_path / "b"))
+    args[1] = str(project / "logits.keras")
+    refused(CliRunner().invoke(main, args), "--logits sigmoid")
+    result = CliRunner().invoke(main, [*args, "--logits", "sigmoid"])
+    assert result.exit_code == 0, result.output
