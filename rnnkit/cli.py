@@ -236,19 +236,30 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default=None, help="Labels in --sample (class names or indices).")
-def import_(model, output, labels, logits, sample, text_column, label_column, **tok) -> None:
-    """Import your own Keras text classifier (.keras or .h5) into a bundle.
+@click.option(
+    "--atol",
+    type=click.FloatRange(0, min_open=True),
+    default=DEFAULT_ATOL,
+    show_default=True,
+    help="Keras 2 .h5 files: max |Δ| allowed between Keras 3's reading and Keras 2's own.",
+)
+def import_(model, output, labels, logits, sample, text_column, label_column, atol, **tok) -> None:
+    """Import your own Keras text classifier (.keras, or .h5 from Keras 3 or Keras 2) into
+    a bundle.
 
     The model is checked layer by layer (nothing in it runs: Lambda and custom layers are
     refused), its output read as binary (one sigmoid unit) or multi-class (a softmax), and
-    its tokenizer made a spec whose ids are proven equal to the real implementation's.
-    Then export, verify and score it like any rnnkit bundle.
+    its tokenizer made a spec whose ids are proven equal to the real implementation's. A
+    Keras 2 file (TensorFlow <= 2.15, tf_keras) is translated for Keras 3, each change
+    named, and proven against Keras 2's own outputs. Then export, verify and score it like
+    any rnnkit bundle.
 
     \b
     Examples:
       rnnkit import model.keras -o my-model          # TextVectorization inside the model
       rnnkit import model.keras --vectorizer tv.keras -o my-model
       rnnkit import model.keras --keras-tokenizer tok.json --maxlen 200 -o my-model
+      rnnkit import keras2_model.h5 --keras-tokenizer tok.json --maxlen 100 -o my-model
       rnnkit import seed.keras --imdb-word-index imdb_word_index.json --maxlen 100 \\
           --num-words 10000 -o seed
       rnnkit import stars.keras --tokenizer rnnkit-tokenizer.json --labels 1,2,3,4,5 \\
@@ -261,7 +272,7 @@ def import_(model, output, labels, logits, sample, text_column, label_column, **
 
     import_model(
         model, output, tokenizer_choice(**tok), labels=labels, logits=logits, sample=sample,
-        text_column=text_column, label_column=label_column, echo=click.echo,
+        text_column=text_column, label_column=label_column, atol=atol, echo=click.echo,
     )  # fmt: skip
 
 

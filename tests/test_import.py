@@ -44,6 +44,13 @@ def _functional_conv():
     return keras.Model(x, L.Dense(1, activation="sigmoid")(L.Dropout(0.2)(y)))
 
 
+def _functional_logits():
+    """A functional logits model: TFLite's unrolled clone once crashed on its input list."""
+    x = keras.Input((MAXLEN,), dtype="int32")
+    h = L.Bidirectional(L.GRU(3))(L.Embedding(VOCAB, 6, mask_zero=True)(x))
+    return keras.Model(x, L.Dense(3)(h))
+
+
 #: name -> (model factory, import options). Each is one layer family or mask case.
 FAMILIES = {
     # The seed tutorial's shape: Embedding -> SimpleRNN -> Dense(sigmoid).
@@ -64,6 +71,7 @@ FAMILIES = {
         L.Embedding(VOCAB, 8, mask_zero=True), L.Bidirectional(L.SimpleRNN(4), merge_mode="mul"),
         L.Dense(6, activation="gelu"), L.Dense(3, activation="softmax")), {"labels": "low,mid,high"}),
     "gru-logits": (lambda: _seq(L.Embedding(VOCAB, 8), L.GRU(4), L.Dense(1)), {"logits": "sigmoid"}),
+    "functional-softmax-logits": (_functional_logits, {"logits": "softmax", "labels": "a,b,c"}),
     # Keras's tutorials wrap a trained logits model: Sequential([model, Activation]).
     # Keras's own unrolled loop (what TFLite converts) used to get this one wrong.
     "masked-bidirectional-sequences": (lambda: _seq(
@@ -149,6 +157,11 @@ def test_an_imported_model_scores_raw_text_like_keras_on_every_runtime(name, imp
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["origin"] == "imported"
     assert manifest["formats"]["onnx"]["fp32"]["graph_form"] == "layers"
+    if name == "gru-masked-stacked-backwards":  # what changes a layer's meaning is shown
+        assert (
+            "mask_zero) -> GRU(5, tanh, return_sequences, go_backwards) -> GRU(4, tanh)"
+            in (manifest["model"]["architecture"])
+        )
     if name == "gru-logits":  # the sigmoid is part of every exported graph
         assert sig.output.kind == "binary" and manifest["model"]["appended_activation"] == "sigmoid"
 

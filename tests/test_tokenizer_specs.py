@@ -274,14 +274,18 @@ def _export_and_compare(out, batch, expected):
     assert manifest["signature"]["input"]["tokenizer"]["proof"]["texts"] > 30_000
 
 
-def _string_model_scores_like_keras(model, texts, tmp_path):
+def _string_model_scores_like_keras(model, texts, tmp_path, logits=None):
     """Save a string-input model, import it with its own TextVectorization, export, and
-    compare light scores of raw text with the model's own on the same strings."""
+    compare light scores of raw text with the model's own on the same strings (through a
+    sigmoid with ``logits="sigmoid"``)."""
     model.save(tmp_path / "model.keras")
     out = tmp_path / "bundle"
-    import_model(tmp_path / "model.keras", out, TextVectorizationChoice(), echo=lambda s: None)
+    import_model(tmp_path / "model.keras", out, TextVectorizationChoice(), logits=logits,
+                 echo=lambda s: None)  # fmt: skip
     batch = corpus()  # every embedded IMDB and rotten-tomatoes text, and the edge texts
     expected = model.predict(tf.constant([[t] for t in batch]), batch_size=4096, verbose=0)
+    if logits == "sigmoid":
+        expected = 1 / (1 + np.exp(-expected.astype(np.float64)))
     _export_and_compare(out, batch, expected)
     return out, batch
 
@@ -300,6 +304,20 @@ def test_a_model_with_text_vectorization_inside_scores_raw_text_like_keras(texts
     assert np.array_equal([e.ids for e in twin.encode_batch(batch)], _real_tv_ids(layer, batch))
     card = CliRunner().invoke(main, ["info", str(out)]).output
     assert "large inputs take the compiled scan" in card and "tokenizer.json twin (ids" in card
+
+
+def test_a_text_vectorization_model_read_as_logits_exports_to_tflite_too(texts, tmp_path):
+    """A functional string-input model ending in logits, imported with --logits sigmoid:
+    TFLite's unrolled clone once crashed on it, after the ONNX file had passed."""
+    layer = L.TextVectorization(max_tokens=300, output_sequence_length=MAXLEN)
+    layer.adapt(texts)
+    keras.utils.set_random_seed(4)
+    x = keras.Input((1,), dtype="string")
+    h = L.GRU(4)(L.Embedding(300, 6)(layer(x)))
+    out, _ = _string_model_scores_like_keras(
+        keras.Model(x, L.Dense(1)(h)), texts, tmp_path, logits="sigmoid"
+    )
+    assert (out / "model.tflite").is_file()
 
 
 def test_the_keras_tutorials_export_model_scores_raw_text_like_keras(texts, tmp_path):

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from .._version import __version__
-from ..runtime.errors import ParityError
+from ..runtime.errors import ExportError, ParityError, RnnkitError
 from ..runtime.files import partial_file
 from ..runtime.model.backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
 from ..runtime.model.bundle import Bundle, upgrade_manifest
@@ -29,12 +29,11 @@ from ..runtime.model.parity import (
     ParityResult,
     compare,
     compare_outputs,
-    edge_sequences,
+    parity_rows,
 )
-from ..runtime.model.recording import recorded_inputs, write_recording
+from ..runtime.model.recording import recorded_inputs, source_outputs, write_recording
 from ..runtime.model.verify import export_atol, onnx_reference_predict, verify_formats
 from ..runtime.signals import deferred
-from ..runtime.text.contract import OOV_ID, PAD_ID
 from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
 from . import onnx_export, tflite_export
@@ -51,19 +50,17 @@ SCREEN_ROWS = 256  # rows used to screen candidate ONNX forms before the full pa
 
 
 def parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
-    """The bundle's parity set plus the edge sequences, with Keras's outputs computed live."""
+    """The bundle's parity set plus the edge sequences, with the reference outputs: the
+    imported model's own, where import recorded them (a Keras 2 file's), else Keras's,
+    computed live."""
     ids, labels = bundle.parity_set()
-    spec, maxlen = bundle.signature.input.tokenizer, bundle.signature.input.maxlen
-    edges = edge_sequences(
-        int(spec["vocab_size"]),
-        maxlen,
-        pad_id=int(spec.get("pad_id", PAD_ID)),
-        oov_id=int(spec.get("oov_id", OOV_ID)),
-    )
-    all_ids = np.concatenate([ids, np.stack(list(edges.values()))]).astype(np.int32)
-    names = [f"test[{i}]" for i in range(len(ids))] + list(edges)
-    return live_keras(
-        ParityInputs(all_ids, labels, names, np.zeros(len(all_ids))), bundle, keras_model
+    rows, names = parity_rows(ids, bundle.signature.input.tokenizer, bundle.signature.input.maxlen)
+    inputs = ParityInputs(rows, labels, names, np.zeros(len(rows)))
+    recorded = source_outputs(bundle, rows)
+    if recorded is None:
+        return live_keras(inputs, bundle, keras_model)
+    return ParityInputs(
+        rows, labels, names, recorded, "keras 2 (recorded at import)", bundle.signature.output
     )
 
 
@@ -180,6 +177,11 @@ class Staged:
         self.files[fmt, variant] = (tmp, info)
         return tmp
 
+    def drop(self, fmt: str) -> None:
+        """Forget (and remove) every staged file of ``fmt``."""
+        for key in [k for k in self.files if k[0] == fmt]:
+            self.files.pop(key)[0].unlink(missing_ok=True)
+
     def cleanup(self) -> None:
         for tmp, _ in self.files.values():
             tmp.unlink(missing_ok=True)
@@ -288,6 +290,11 @@ def _commit(staged: Staged, inputs: ParityInputs, results: list[ParityResult]) -
     bundle.write_manifest()
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 def export_bundle(
     path: str | os.PathLike | None = None,
     formats: tuple[str, ...] = ("onnx",),
@@ -310,23 +317,44 @@ def export_bundle(
     inputs = parity_inputs(bundle, keras_model)
     echo(f"parity set: {inputs.n_test} test reviews + {len(inputs.ids) - inputs.n_test} edge rows")
     staged = Staged(bundle)
+    unconverted = []  # one line per format that could not be converted
     try:
         results = []
-        if "onnx" in formats:
-            results += export_onnx(
-                staged, keras_model, cfg, inputs, quantize, atol, echo, measure_seconds
-            )
-        if "tflite" in formats:
-            results += export_tflite(staged, keras_model, inputs, quantize, atol)
+        for fmt in formats:
+            try:
+                if fmt == "onnx":
+                    results += export_onnx(
+                        staged, keras_model, cfg, inputs, quantize, atol, echo, measure_seconds
+                    )
+                else:
+                    results += export_tflite(staged, keras_model, inputs, quantize, atol)
+            except RnnkitError:
+                raise
+            except Exception as exc:  # a converter's failure: the other formats still count
+                staged.drop(fmt)
+                results = [r for r in results if r.format != fmt]
+                unconverted.append(f"{fmt}: cannot convert this model ({_first_line(exc)})")
+                echo(f"  {unconverted[-1]}")
         failed = [r for r in results if not r.passed]
         if failed:
             raise ParityError(
                 "export rejected, the exported model disagrees with Keras:\n  "
                 + "\n  ".join(r.describe() for r in failed)
             )
-        commit(staged, inputs, results)
+        if results:
+            commit(staged, inputs, results)
     finally:
         staged.cleanup()
+    if unconverted:
+        kept = sorted({f"{r.format} {r.variant}" for r in results})
+        raise ExportError(
+            "; ".join(unconverted)
+            + (
+                f"; kept the formats that passed: {', '.join(kept)}"
+                if kept
+                else "; nothing written"
+            )
+        )
     return bundle, results
 
 

@@ -74,9 +74,17 @@ def unrolled_clone(keras_model, maxlen: int):
             config = {**config, "unroll": True}
         return type(layer).from_config(config)
 
+    ids = keras.Input((maxlen,), dtype="int32", name="token_ids")
+    # The same structure as the model's input: a functional model made from a list of
+    # inputs (Keras 2 files, models with an appended activation) takes a list of one. (A
+    # loaded Sequential may have no ``input`` until called: it takes the tensor.)
+    try:
+        as_list = isinstance(keras_model.input, (list, tuple))
+    except (AttributeError, ValueError):
+        as_list = False
     clone = keras.models.clone_model(
         keras_model,
-        input_tensors=keras.Input((maxlen,), dtype="int32", name="token_ids"),
+        input_tensors=[ids] if as_list else ids,
         clone_function=clone_layer,
         recursive=True,  # the layers of nested models too
     )

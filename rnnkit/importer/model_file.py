@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..exporter.layers import CONVERTERS
 from ..runtime.errors import ModelFileError
+from .keras2 import keras2_version, load_translated, translate
 
 #: Limits on what a model file may make rnnkit read (a config is kilobytes in practice).
 MAX_CONFIG_BYTES = 16 << 20
@@ -31,7 +32,9 @@ def read_config(path: Path) -> dict:
         if (path / "saved_model.pb").exists():
             raise ModelFileError(
                 f"{path}: a TensorFlow SavedModel; rnnkit reads Keras files. In the code that "
-                "made the model, save it with model.save('model.keras') (Keras 3) and import "
+                "made the model, save it with model.save('model.keras') (Keras 3) or "
+                "model.save('model.h5') (Keras 2, TensorFlow <= 2.15 or tf_keras), or load the "
+                "folder with tf_keras.models.load_model and save it as model.h5, then import "
                 "that file"
             )
         raise ModelFileError(f"{path}: a folder, not a Keras model file (.keras or .h5)")
@@ -103,14 +106,31 @@ def refuse_unsafe_layers(config: dict, path: Path) -> None:
             )
 
 
-def load_model(path: str | Path):
-    """The Keras model in ``path``, checked layer by layer first, loaded in safe mode."""
+def read_model(path: str | Path):
+    """``(model, translation)``: the Keras model in ``path``, checked layer by layer first,
+    loaded in safe mode; a Keras 2 ``.h5`` file's config translated first (``keras2.py``;
+    ``translation`` says what changed, ``None`` for a Keras 3 file)."""
     path = Path(path)
     config = read_config(path)
     refuse_unsafe_layers(config, path)
     import keras
 
+    version = keras2_version(path)
+    translation = None
     try:
-        return keras.saving.load_model(path, compile=False, safe_mode=True)
+        if version is not None:
+            try:
+                config, translation = translate(config, version)
+            except ModelFileError as exc:
+                raise ModelFileError(f"{path}: Keras {version} file: {exc}") from exc
+            return load_translated(path, config), translation
+        return keras.saving.load_model(path, compile=False, safe_mode=True), None
+    except ModelFileError:
+        raise
     except Exception as exc:  # Keras raises many types for a file it cannot read
         raise ModelFileError(f"{path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
+
+
+def load_model(path: str | Path):
+    """The Keras model in ``path`` (see :func:`read_model`)."""
+    return read_model(path)[0]

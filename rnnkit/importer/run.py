@@ -8,22 +8,39 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..exporter.keras_graph import functional, layer_calls, problems
 from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.files import json_text
 from ..runtime.model.bundle import Bundle, new_manifest, write_parity_set
 from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
+from ..runtime.model.parity import DEFAULT_ATOL, parity_rows
+from ..runtime.model.recording import write_source_outputs
 from ..runtime.model.signature import InputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..training.keras_file import KERAS_FILE, library_versions
-from .model_file import load_model
+from .keras2 import apply_activation, original_outputs
+from .model_file import read_model
 from .outputs import output_spec, read_labels
 from .sample import sample_texts
 from .tokenizers import TextVectorizationChoice, TokenizerChoice, text_vectorization_layer
 
+#: Recurrent options that change what a layer computes, shown when set.
+_RNN_FLAGS = ("return_sequences", "go_backwards")
+
+
+def _recurrent(cls: str, cfg: dict) -> str:
+    act = cfg.get("activation")
+    flags = [f for f in _RNN_FLAGS if cfg.get(f)]
+    return (
+        f"{cls}({', '.join([str(cfg['units']), *([act] if isinstance(act, str) else []), *flags])})"
+    )
+
 
 def describe(model) -> str:
-    """The architecture in one line, for the manifest and ``rnnkit info``."""
+    """The architecture in one line, for the manifest and ``rnnkit info``, with what changes
+    a layer's meaning: masking, direction, whole sequences, merge modes."""
     parts = []
     for call in layer_calls(model)[0]:
         layer, cls = call.layer, type(call.layer).__name__
@@ -36,9 +53,11 @@ def describe(model) -> str:
         elif cls == "Bidirectional":
             inner = cfg["layer"]
             parts.append(
-                f"Bidirectional({inner['class_name']}({inner['config']['units']}), "
+                f"Bidirectional({_recurrent(inner['class_name'], inner['config'])}, "
                 f"{cfg.get('merge_mode')})"
             )
+        elif "units" in cfg and any(flag in cfg for flag in _RNN_FLAGS):
+            parts.append(_recurrent(cls, cfg))
         elif "units" in cfg:
             act = cfg.get("activation")
             parts.append(f"{cls}({cfg['units']}{', ' + act if isinstance(act, str) else ''})")
@@ -109,6 +128,35 @@ def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
         )
 
 
+def _prove_translation(path, model, ids, tokenizer: dict, maxlen: int, append, translation,
+                       atol: float, echo):  # fmt: skip
+    """The translated model against the real Keras 2 model on every parity row; past
+    ``atol`` the import fails. Returns ``(rows, Keras 2's outputs)``, the export's reference
+    (``None`` when tf_keras is not installed: the translation is then unproven)."""
+    rows, _ = parity_rows(ids, tokenizer, maxlen)
+    found = original_outputs(path, rows)
+    if found is None:
+        translation.proof = None
+        echo(f"note: the Keras {translation.keras_version} file's translation was not proven "
+             "against Keras 2 here (tf_keras is not installed: pip install --no-deps tf-keras)")  # fmt: skip
+        return None
+    theirs, against = found
+    if append:
+        theirs = apply_activation(theirs, append)
+    ours = model.predict(rows, batch_size=1024, verbose=0).reshape(len(rows), -1)
+    worst = float(np.abs(ours.astype(np.float64) - theirs).max())
+    translation.proof = {"against": against, "rows": len(rows), "max_abs": worst, "atol": atol}
+    if not worst <= atol:
+        raise ModelFileError(
+            f"{path}: Keras 3's reading of this Keras {translation.keras_version} file differs "
+            f"from {against}'s own by {worst:.2e} (past atol {atol:g}) on the parity rows; "
+            "nothing was written"
+        )
+    echo(f"Keras {translation.keras_version} file: its translation equals {against} within "
+         f"{worst:.1e} on {len(rows)} rows")  # fmt: skip
+    return rows, theirs
+
+
 def import_model(
     model_path: str | os.PathLike,
     output: str | os.PathLike,
@@ -119,14 +167,19 @@ def import_model(
     sample: str | None = None,
     text_column: str = "text",
     label_column: str | None = None,
+    atol: float = DEFAULT_ATOL,
     echo: Callable[[str], None] = print,
 ) -> Bundle:
-    """Import ``model_path`` (``.keras`` or ``.h5``) fed by ``tokenizer`` into a bundle at
-    ``output``; then ``rnnkit export`` converts and verifies it like any other."""
+    """Import ``model_path`` (``.keras`` or ``.h5``, Keras 3's or Keras 2's) fed by
+    ``tokenizer`` into a bundle at ``output``; then ``rnnkit export`` converts and verifies
+    it like any other. ``atol``: how far a Keras 2 file's translation may be from the real
+    Keras 2 model."""
     model_path = Path(model_path)
     inputs = [model_path, getattr(tokenizer, "path", None), sample]
     check_bundle_target(output, inputs)  # before anything is loaded
-    model = load_model(model_path)
+    model, translation = read_model(model_path)
+    for change in translation.changes if translation else ():
+        echo(f"Keras {translation.keras_version} file: {change}")
     vectorizer = text_vectorization_layer(model)
     if vectorizer is not None:  # string input: the layer becomes the spec, the rest is exported
         if not isinstance(tokenizer, TextVectorizationChoice) or tokenizer.path is not None:
@@ -158,6 +211,10 @@ def import_model(
     texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
     ids, counts = tok.encode_with_counts(texts, count_all=True)
     probs = model.predict(ids, batch_size=1024, verbose=0).reshape(len(ids), -1)
+    source_rows = None
+    if translation is not None:
+        source_rows = _prove_translation(model_path, model, ids, {"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "oov_id": tok.oov_id},
+                                         maxlen, append, translation, atol, echo)  # fmt: skip
     known = text_labels >= 0
     accuracy = (
         float((out_spec.decide(probs)[known] == text_labels[known]).mean()) if known.any() else None
@@ -173,12 +230,16 @@ def import_model(
         },
         "appended_activation": append,
     }
+    if translation is not None:
+        model_entry["keras2"] = translation.to_dict()
     echo(f"model {model_path.name}: {model_entry['architecture']}")
     echo(f"output: {out_spec.kind}, classes {', '.join(out_spec.classes)}")
     with new_bundle_dir(output, inputs) as work:
         model.save(work / KERAS_FILE)
         entry = tokenizer.write(tok, work)
         write_parity_set(work, ids, text_labels)
+        if source_rows is not None:
+            write_source_outputs(work, *source_rows)
         signature = Signature(InputSpec(maxlen, entry), out_spec)
         bundle = Bundle(work, new_manifest(signature, model_entry, library_versions()))
         bundle.manifest["metrics"] = {

@@ -20,6 +20,10 @@ class ParityError(RnnkitError):
     """An exported model that does not say what the Keras model said."""
 
 
+class ExportError(RnnkitError):
+    """A format that could not be converted; the formats that passed were written."""
+
+
 class ModelFileError(RnnkitError):
     """A user's model or tokenizer file that rnnkit will not take in (the message says why)."""
 

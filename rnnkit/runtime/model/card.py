@@ -20,6 +20,22 @@ def architecture(model: dict, units: int) -> str:
     )
 
 
+def _keras2(entry: dict | None) -> list[str]:
+    """A Keras 2 file's translation for Keras 3: what changed, and how it was proven."""
+    if not entry:
+        return []
+    proof = entry.get("proof")
+    proven = (
+        f"equal to {proof['against']} within {proof['max_abs']:.1e} on {proof['rows']} rows"
+        if proof
+        else "not compared with Keras 2 (tf_keras was not installed at import)"
+    )
+    lines = [f"  Keras 2      written by Keras {entry['keras_version']}, translated for Keras 3; "
+             f"{proven}"]  # fmt: skip
+    lines += [f"               translated: {change}" for change in entry.get("translated", [])]
+    return lines
+
+
 def _origin(model: dict, metrics: dict, data: dict, out) -> list[str]:
     """Where the model came from: rnnkit's training run, or a user's file."""
     if model.get("origin") == "imported":
@@ -31,8 +47,9 @@ def _origin(model: dict, metrics: dict, data: dict, out) -> list[str]:
             + (f" (+ {appended} on its logits)" if appended else ""),
             f"  imported     {src['file']}, sha256 {src['sha256'][:12]}…; rnnkit did not "
             "train this model",
+            *_keras2(model.get("keras2")),
             f"  parity set   {data.get('source')}"
-            + ("" if acc is None else f"; Keras accuracy on it {acc:.4f}"),
+            + ("" if not _known(acc) else f"; Keras accuracy on it {acc:.4f}"),
         ]
     cfg = model["config"]
     data = metrics.get("data", {})
@@ -110,7 +127,7 @@ def model_card(bundle: Bundle) -> str:
             parity = m.get("parity", {}).get(fmt, {}).get(variant, {})
             figures = ", ".join(
                 f"{rt} max|Δ| {p['max_abs']:.1e}"
-                + ("" if p["accuracy"] != p["accuracy"] else f", acc {p['accuracy']:.4f}")
+                + ("" if not _known(p.get("accuracy")) else f", acc {p['accuracy']:.4f}")
                 for rt, p in sorted(parity.items())
             )
             form = entry.get("graph_form", "")
@@ -138,3 +155,8 @@ def shipped_models_listing() -> str:
             f"{architecture(m['model'], bundle.signature.output.units)}"
         )
     return "\n".join(lines)
+
+
+def _known(number) -> bool:
+    """A recorded figure that exists: ``null`` (strict JSON) and older bundles' NaN do not."""
+    return isinstance(number, (int, float)) and number == number

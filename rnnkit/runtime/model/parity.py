@@ -92,6 +92,19 @@ def edge_sequences(
     }
 
 
+def parity_rows(ids: np.ndarray, tokenizer: dict, maxlen: int) -> tuple[np.ndarray, list[str]]:
+    """The rows every parity check runs: the parity set's ``ids``, then the edge sequences
+    of the tokenizer spec ``tokenizer``; and each row's name."""
+    edges = edge_sequences(
+        int(tokenizer["vocab_size"]),
+        maxlen,
+        pad_id=int(tokenizer.get("pad_id", PAD_ID)),
+        oov_id=int(tokenizer.get("oov_id", OOV_ID)),
+    )
+    rows = np.concatenate([ids, np.stack(list(edges.values()))]).astype(np.int32)
+    return rows, [f"test[{i}]" for i in range(len(ids))] + list(edges)
+
+
 @dataclass
 class ParityInputs:
     ids: np.ndarray  # test rows first, then edge rows

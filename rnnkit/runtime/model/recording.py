@@ -5,19 +5,46 @@ back by ``verify`` and by every load's self-check. Its layout is defined here on
   (``[rows]`` for a binary model, ``[rows, classes]`` for a multi-class one);
 * ``edge_ids``: the edge rows' token ids; ``edge_names``: what each edge row tests.
 
-Only what Keras said is recorded, never a runtime's outputs. (Bundles exported before
+Only what Keras said is recorded, never a runtime's outputs. For a model imported from a
+Keras 2 file, that is the Keras 2 model itself: ``source-outputs.npz`` (``ids``, ``outputs``:
+every parity row), written at import, is the export gate's reference. (Bundles exported before
 quantized files were judged by criteria also hold ``onnx_int8`` and the like: ignored.)
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from ..errors import BundleError
 from ..files import replacing
-from .bundle import REFERENCE_OUTPUTS_FILE, Bundle
+from .bundle import REFERENCE_OUTPUTS_FILE, Bundle, load_npz
 from .parity import ParityInputs
 
 KERAS, EDGE_IDS, EDGE_NAMES = "keras", "edge_ids", "edge_names"
+SOURCE_OUTPUTS_FILE = "source-outputs.npz"
+
+
+def write_source_outputs(folder: Path, ids: np.ndarray, outputs: np.ndarray) -> None:
+    """The imported model's own outputs (Keras 2's) on every parity row."""
+    np.savez_compressed(
+        folder / SOURCE_OUTPUTS_FILE, ids=ids.astype(np.int32), outputs=outputs.astype(np.float32)
+    )
+
+
+def source_outputs(bundle: Bundle, ids: np.ndarray) -> np.ndarray | None:
+    """The outputs recorded at import for the parity rows ``ids`` (``None``: the bundle has
+    none, and live Keras is the reference)."""
+    if SOURCE_OUTPUTS_FILE not in bundle.manifest.get("files", {}):
+        return None
+    bundle.verify_files([SOURCE_OUTPUTS_FILE])
+    arrays = load_npz(bundle.file(SOURCE_OUTPUTS_FILE))
+    if arrays.get("ids") is None or not np.array_equal(arrays["ids"], ids):
+        raise BundleError(
+            f"{bundle.file(SOURCE_OUTPUTS_FILE)}: its rows are not the bundle's parity rows"
+        )
+    return arrays["outputs"].reshape(len(ids), -1)
 
 
 def _stored(outputs: np.ndarray) -> np.ndarray:
