@@ -243,7 +243,16 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
     show_default=True,
     help="Keras 2 .h5 files: max |Δ| allowed between Keras 3's reading and Keras 2's own.",
 )
-def import_(model, output, labels, logits, sample, text_column, label_column, atol, **tok) -> None:
+@click.option(
+    "--custom-objects",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A Python file defining the functions the model names (a TextVectorization's "
+    "custom standardize). It runs at import only; scoring never runs it.",
+)
+def import_(
+    model, output, labels, logits, sample, text_column, label_column, atol, custom_objects, **tok
+) -> None:
     """Import your own Keras text classifier (.keras, or .h5 from Keras 3 or Keras 2) into
     a bundle.
 
@@ -260,6 +269,7 @@ def import_(model, output, labels, logits, sample, text_column, label_column, at
       rnnkit import model.keras --vectorizer tv.keras -o my-model
       rnnkit import model.keras --keras-tokenizer tok.json --maxlen 200 -o my-model
       rnnkit import keras2_model.h5 --keras-tokenizer tok.json --maxlen 100 -o my-model
+      rnnkit import tutorial.keras --custom-objects my_text.py -o my-model
       rnnkit import seed.keras --imdb-word-index imdb_word_index.json --maxlen 100 \\
           --num-words 10000 -o seed
       rnnkit import stars.keras --tokenizer rnnkit-tokenizer.json --labels 1,2,3,4,5 \\
@@ -272,7 +282,8 @@ def import_(model, output, labels, logits, sample, text_column, label_column, at
 
     import_model(
         model, output, tokenizer_choice(**tok), labels=labels, logits=logits, sample=sample,
-        text_column=text_column, label_column=label_column, atol=atol, echo=click.echo,
+        text_column=text_column, label_column=label_column, atol=atol,
+        custom_objects=custom_objects, echo=click.echo,
     )  # fmt: skip
 
 

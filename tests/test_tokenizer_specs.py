@@ -274,14 +274,14 @@ def _export_and_compare(out, batch, expected):
     assert manifest["signature"]["input"]["tokenizer"]["proof"]["texts"] > 30_000
 
 
-def _string_model_scores_like_keras(model, texts, tmp_path, logits=None):
+def _string_model_scores_like_keras(model, texts, tmp_path, logits=None, custom_objects=None):
     """Save a string-input model, import it with its own TextVectorization, export, and
     compare light scores of raw text with the model's own on the same strings (through a
     sigmoid with ``logits="sigmoid"``)."""
     model.save(tmp_path / "model.keras")
     out = tmp_path / "bundle"
     import_model(tmp_path / "model.keras", out, TextVectorizationChoice(), logits=logits,
-                 echo=lambda s: None)  # fmt: skip
+                 custom_objects=custom_objects, echo=lambda s: None)  # fmt: skip
     batch = corpus()  # every embedded IMDB and rotten-tomatoes text, and the edge texts
     expected = model.predict(tf.constant([[t] for t in batch]), batch_size=4096, verbose=0)
     if logits == "sigmoid":

@@ -86,8 +86,17 @@ def _layer_entries(config: dict, depth: int = 0):
             yield from _layer_entries(inner[key], depth + 1)
 
 
-def refuse_unsafe_layers(config: dict, path: Path) -> None:
-    """Refuse, before Keras reads the file, any layer holding code or needing user code."""
+def _function_name(value) -> str | None:
+    """The name of a function a layer config refers to (Keras saves functions by name)."""
+    if isinstance(value, dict) and value.get("class_name") == "function":
+        return str(value.get("registered_name") if value.get("registered_name") not in
+                   (None, "function") else value.get("config"))  # fmt: skip
+    return None
+
+
+def refuse_unsafe_layers(config: dict, path: Path, custom_objects: dict | None = None) -> None:
+    """Refuse, before Keras reads the file, any layer holding code or needing user code
+    that ``custom_objects`` (the user's ``--custom-objects`` file) does not define."""
     cells = {"SimpleRNNCell", "LSTMCell", "GRUCell"}
     known = set(CONVERTERS) | CONTAINERS | RECORDED_OPS | PREPROCESSING | cells
     for entry in _layer_entries(config):
@@ -99,6 +108,15 @@ def refuse_unsafe_layers(config: dict, path: Path) -> None:
                 "rnnkit never runs. Rebuild the model without it (a Keras layer for the same "
                 "step, or do that step in preprocessing)"
             )
+        for option in ("standardize", "split"):
+            function = _function_name(entry.get("config", {}).get(option))
+            if function is not None and function.split(">")[-1] not in (custom_objects or {}):
+                raise ModelFileError(
+                    f"{path}: layer {name!r} ({cls}) uses the function {function!r} as its "
+                    f"{option}; give the Python file that defines it: --custom-objects FILE"
+                    + (f" (it defines: {', '.join(sorted(custom_objects))})" if custom_objects
+                       else "")
+                )  # fmt: skip
         if cls not in known or not module.startswith("keras"):
             raise ModelFileError(
                 f"{path}: layer {name!r} is {cls!r} from {module!r}, not a layer rnnkit "
@@ -106,13 +124,14 @@ def refuse_unsafe_layers(config: dict, path: Path) -> None:
             )
 
 
-def read_model(path: str | Path):
+def read_model(path: str | Path, custom_objects: dict | None = None):
     """``(model, translation)``: the Keras model in ``path``, checked layer by layer first,
     loaded in safe mode; a Keras 2 ``.h5`` file's config translated first (``keras2.py``;
-    ``translation`` says what changed, ``None`` for a Keras 3 file)."""
+    ``translation`` says what changed, ``None`` for a Keras 3 file). ``custom_objects``:
+    the functions the model names (``custom_objects.py``)."""
     path = Path(path)
     config = read_config(path)
-    refuse_unsafe_layers(config, path)
+    refuse_unsafe_layers(config, path, custom_objects)
     import keras
 
     version = keras2_version(path)
@@ -124,13 +143,15 @@ def read_model(path: str | Path):
             except ModelFileError as exc:
                 raise ModelFileError(f"{path}: Keras {version} file: {exc}") from exc
             return load_translated(path, config), translation
-        return keras.saving.load_model(path, compile=False, safe_mode=True), None
+        return keras.saving.load_model(
+            path, compile=False, safe_mode=True, custom_objects=custom_objects or None
+        ), None
     except ModelFileError:
         raise
     except Exception as exc:  # Keras raises many types for a file it cannot read
         raise ModelFileError(f"{path}: Keras cannot load it ({type(exc).__name__}: {exc})") from exc
 
 
-def load_model(path: str | Path):
+def load_model(path: str | Path, custom_objects: dict | None = None):
     """The Keras model in ``path`` (see :func:`read_model`)."""
-    return read_model(path)[0]
+    return read_model(path, custom_objects)[0]

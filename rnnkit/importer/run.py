@@ -20,6 +20,7 @@ from ..runtime.model.recording import write_source_outputs
 from ..runtime.model.signature import InputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..training.keras_file import KERAS_FILE, library_versions
+from .custom_objects import load_custom_objects
 from .keras2 import apply_activation, original_outputs
 from .model_file import read_model
 from .outputs import output_spec, read_labels
@@ -168,16 +169,21 @@ def import_model(
     text_column: str = "text",
     label_column: str | None = None,
     atol: float = DEFAULT_ATOL,
+    custom_objects: str | os.PathLike | None = None,
     echo: Callable[[str], None] = print,
 ) -> Bundle:
     """Import ``model_path`` (``.keras`` or ``.h5``, Keras 3's or Keras 2's) fed by
     ``tokenizer`` into a bundle at ``output``; then ``rnnkit export`` converts and verifies
     it like any other. ``atol``: how far a Keras 2 file's translation may be from the real
-    Keras 2 model."""
+    Keras 2 model. ``custom_objects``: a Python file defining the functions the model names
+    (a custom ``standardize``); it runs here, and only here."""
     model_path = Path(model_path)
-    inputs = [model_path, getattr(tokenizer, "path", None), sample]
+    inputs = [model_path, getattr(tokenizer, "path", None), sample, custom_objects]
     check_bundle_target(output, inputs)  # before anything is loaded
-    model, translation = read_model(model_path)
+    objects = load_custom_objects(custom_objects)
+    if isinstance(tokenizer, TextVectorizationChoice):
+        tokenizer.custom_objects = objects
+    model, translation = read_model(model_path, objects)
     for change in translation.changes if translation else ():
         echo(f"Keras {translation.keras_version} file: {change}")
     vectorizer = text_vectorization_layer(model)

@@ -222,12 +222,13 @@ class TextVectorizationChoice(_SpecChoice):
     maxlen: int | None = None
     layer: object = None
     caps_ids = False
+    custom_objects: dict = field(default_factory=dict)  # --custom-objects, for --vectorizer
 
     def build(self, model=None):
         if self.path is not None:
             from .model_file import load_model
 
-            holder = load_model(self.path)
+            holder = load_model(self.path, self.custom_objects)
             self.layer = text_vectorization_layer(holder)
             if self.layer is None:
                 raise ModelFileError(f"--vectorizer {self.path}: holds no TextVectorization layer")
@@ -237,14 +238,21 @@ class TextVectorizationChoice(_SpecChoice):
                 "--keras-tokenizer, --imdb-word-index or --vectorizer)"
             )
         cfg = self.layer.get_config()
-        if cfg.get("standardize") not in STANDARDIZE or cfg.get("split") not in (
-            "whitespace",
-            "character",
-        ):
+        standardize = cfg.get("standardize")
+        if callable(standardize):  # traced into steps, proven below like any spec
+            from .standardize_trace import trace_standardize
+
+            standardize = trace_standardize(standardize, self.layer.name)
+        elif standardize not in STANDARDIZE:
             raise ModelFileError(
-                f"TextVectorization {self.layer.name!r}: standardize={cfg.get('standardize')!r}, "
-                f"split={cfg.get('split')!r}: a custom callable (or split=None) cannot be reproduced "
-                "outside TensorFlow; rnnkit reproduces the built-in options only"
+                f"TextVectorization {self.layer.name!r}: standardize={standardize!r} is not "
+                "a built-in option or a function rnnkit can trace"
+            )
+        if cfg.get("split") not in ("whitespace", "character"):
+            raise ModelFileError(
+                f"TextVectorization {self.layer.name!r}: split={cfg.get('split')!r}: a custom "
+                "split (or split=None) cannot be reproduced outside TensorFlow; rnnkit "
+                "reproduces split='whitespace' and 'character'"
             )
         if cfg.get("output_mode") != "int" or cfg.get("ngrams") is not None:
             raise ModelFileError(
@@ -263,9 +271,7 @@ class TextVectorizationChoice(_SpecChoice):
                 f"--maxlen {self.maxlen}: the layer's output_sequence_length is {length}"
             )
         vocab = tuple(self.layer.get_vocabulary(include_special_tokens=True))
-        return TextVectorization(
-            vocab, int(length or self.maxlen), cfg.get("standardize"), cfg.get("split")
-        )
+        return TextVectorization(vocab, int(length or self.maxlen), standardize, cfg.get("split"))
 
     def prove(self, tok) -> None:
         import keras

@@ -79,6 +79,8 @@ def hf_twin(tok):
     """``(tokenizers.Tokenizer, None)`` for a spec with a twin, else ``(None, why not)``."""
     if isinstance(tok, Tokenizer):
         return build_hf_tokenizer(tok), None
+    if isinstance(tok, TextVectorization) and tok.custom_steps:
+        return None, "a custom standardize function's steps have no twin written yet"
     if isinstance(tok, TextVectorization) and tok.split == "whitespace":
         return build_text_vectorization_twin(tok), None
     if isinstance(tok, TextVectorization):

@@ -86,6 +86,10 @@ def model_card(bundle: Bundle) -> str:
         f"{tok['vocab_size']}), maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, "
         f"truncating {tok.get('truncating', 'pre')}, sha256 {tok['fingerprint'][:12]}…"
     )
+    if tok.get("standardize"):
+        lines.append(
+            f"               standardize (a custom function, traced): {tok['standardize']}"
+        )
     if tok.get("kind", "rnnkit") != "rnnkit":
         proof = tok.get("proof")
         lines.append(

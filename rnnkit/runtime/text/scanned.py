@@ -40,6 +40,11 @@ class ScannedTokenizer:
         """The scan's plan for this tokenizer, or None (the reference always runs)."""
         return None
 
+    def standardize_arrow(self, texts: pa.Array) -> pa.Array:
+        """What a spec does to whole texts before the scan's per-character rules (the
+        reference does the same inside ``encode_reference``)."""
+        return texts
+
     @property
     def fast_path(self) -> str | None:
         return FAST_PATH if self.scan_plan() is not None else None
@@ -70,7 +75,7 @@ class ScannedTokenizer:
         limit = np.iinfo(np.int64).max if count_all else self.maxlen + 1
         scan = self._scan if compiled else None
         if scan is not None:
-            ids, counts, redo = scan.encode(texts, limit)
+            ids, counts, redo = scan.encode(self.standardize_arrow(texts), limit)
             if len(redo):  # rows the scan leaves to the reference (e.g. capital sigma)
                 ids[redo], counts[redo] = self.encode_reference(
                     texts.take(from_numpy(redo)).to_pylist()

@@ -2,6 +2,7 @@
 
 * ``lower``: ``tf.strings.lower``, which lowercases ASCII letters only ("ÄÖÜ" stays);
 * ``strip_punctuation``: deletes the ASCII punctuation of Keras's regex (and ``'``);
+* a custom ``standardize`` function: the steps it was traced to (``standardize.py``);
 * ``whitespace`` split: ``tf.strings.split``, on ASCII whitespace only (U+00A0, U+3000,
   U+2028 and U+0085 stay inside a token); ``character`` split: one token per code point;
 * ids: 0 is padding (the ``""`` entry), 1 is ``[UNK]``, then the vocabulary in order;
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from .scanplan import WORD, ScanPlan, ascii_tables
 from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
+from .standardize import check_steps, describe, run_steps, run_steps_arrow
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
 SPLIT = ("whitespace", "character")
@@ -34,13 +36,16 @@ class TextVectorization(SpecTokenizer):
 
     vocabulary: tuple = field(repr=False)  # with "" at 0 and "[UNK]" at 1, as get_vocabulary()
     maxlen: int  # output_sequence_length
-    standardize: str | None = "lower_and_strip_punctuation"
+    #: A built-in option's name, or a custom function's steps (a tuple of step dicts).
+    standardize: str | tuple | None = "lower_and_strip_punctuation"
     split: str = "whitespace"
     padding = "post"
     truncating = "post"
 
     def __post_init__(self) -> None:
-        if self.standardize not in STANDARDIZE:
+        if isinstance(self.standardize, (list, tuple)):
+            object.__setattr__(self, "standardize", check_steps(self.standardize))
+        elif self.standardize not in STANDARDIZE:
             raise ValueError(f"standardize {self.standardize!r} is not one of {STANDARDIZE}")
         if self.split not in SPLIT:
             raise ValueError(f"split {self.split!r} is not one of {SPLIT}")
@@ -56,8 +61,15 @@ class TextVectorization(SpecTokenizer):
             index.setdefault(word, i)
         object.__setattr__(self, "_index", index)
 
+    @property
+    def custom_steps(self) -> tuple | None:
+        """A custom function's steps (``None``: a built-in option)."""
+        return self.standardize if isinstance(self.standardize, tuple) else None
+
     def tokens(self, text: str) -> list[str]:
-        if self.standardize in ("lower", "lower_and_strip_punctuation"):
+        if self.custom_steps:
+            text = run_steps(text, self.custom_steps)
+        elif self.standardize in ("lower", "lower_and_strip_punctuation"):
             text = text.translate(_ASCII_LOWER)
         if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
@@ -74,7 +86,7 @@ class TextVectorization(SpecTokenizer):
         """ASCII-only rules over whitespace-split tokens: the scan keeps the first N."""
         if self.split != "whitespace":
             return None
-        standardize = self.standardize or ""
+        standardize = "" if self.custom_steps else self.standardize or ""
         index = self._index  # type: ignore[attr-defined]
         return ScanPlan(
             words=tuple(index),
@@ -91,6 +103,10 @@ class TextVectorization(SpecTokenizer):
             oov_id=1,
         )
 
+    def standardize_arrow(self, texts):
+        """A custom function's steps, on Arrow (RE2, as TF's), before the scan."""
+        return run_steps_arrow(texts, self.custom_steps) if self.custom_steps else texts
+
     @property
     def vocab_size(self) -> int:
         return len(self.vocabulary)
@@ -101,6 +117,12 @@ class TextVectorization(SpecTokenizer):
 
     def word_count(self) -> int:
         return len(self.vocabulary) - 2
+
+    def signature_entry(self, file: str) -> dict:
+        entry = super().signature_entry(file)
+        if self.custom_steps:  # what the user's function was traced to, for the card
+            entry["standardize"] = describe(self.custom_steps)
+        return entry
 
     def fixed_params(self) -> dict:
         return {
