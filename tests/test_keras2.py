@@ -168,8 +168,8 @@ def test_a_translation_that_differs_from_keras2_is_refused(saved, monkeypatch, t
 
     real = run.original_outputs
 
-    def moved(path, ids):
-        outputs, against = real(path, ids)
+    def moved(path, ids, keras_input=None):
+        outputs, against = real(path, ids, keras_input)
         return outputs + 1e-4, against
 
     monkeypatch.setattr(run, "original_outputs", moved)

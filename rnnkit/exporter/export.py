@@ -34,9 +34,11 @@ from ..runtime.model.parity import (
 from ..runtime.model.recording import recorded_inputs, source_outputs, write_recording
 from ..runtime.model.verify import export_atol, onnx_reference_predict, verify_formats
 from ..runtime.signals import deferred
+from ..runtime.text.bags import TextVectorizationBag
 from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
 from . import onnx_export, tflite_export
+from .layers.core import BagInput
 
 FORMATS = ("onnx", "tflite")
 FILES = {
@@ -54,7 +56,8 @@ def parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
     imported model's own, where import recorded them (a Keras 2 file's), else Keras's,
     computed live."""
     ids, labels = bundle.parity_set()
-    rows, names = parity_rows(ids, bundle.signature.input.tokenizer, bundle.signature.input.maxlen)
+    maxlen = bundle.signature.input.maxlen or ids.shape[1]  # a bag: as wide as the set's
+    rows, names = parity_rows(ids, bundle.signature.input.tokenizer, maxlen)
     inputs = ParityInputs(rows, labels, names, np.zeros(len(rows)))
     recorded = source_outputs(bundle, rows)
     if recorded is None:
@@ -66,7 +69,11 @@ def parity_inputs(bundle: Bundle, keras_model) -> ParityInputs:
 
 def live_keras(inputs: ParityInputs, bundle: Bundle, keras_model) -> ParityInputs:
     """The same rows with Keras's outputs, computed now, as the reference."""
-    reference = keras_model.predict(inputs.ids, batch_size=1024, verbose=0)
+    keras_input = bundle.tokenizer().keras_input  # a bag's ids become Keras's vectors
+    reference = np.concatenate([
+        keras_model.predict(keras_input(inputs.ids[i : i + 1024]), batch_size=1024, verbose=0)
+        for i in range(0, max(len(inputs.ids), 1), 1024)
+    ]) if len(inputs.ids) else keras_model.predict(inputs.ids, verbose=0)  # fmt: skip
     return ParityInputs(
         inputs.ids,
         inputs.labels,
@@ -74,6 +81,14 @@ def live_keras(inputs: ParityInputs, bundle: Bundle, keras_model) -> ParityInput
         reference.reshape(len(inputs.ids), -1),
         output=bundle.signature.output,
     )
+
+
+def bag_input(bundle: Bundle) -> BagInput | None:
+    """How a bag-of-n-grams bundle's ids feed its model (``None``: token sequences)."""
+    tok = bundle.tokenizer()
+    if not isinstance(tok, TextVectorizationBag):
+        return None
+    return BagInput(tok.depth, tok.idf_weights)
 
 
 def trained_config(bundle: Bundle) -> TrainConfig | None:
@@ -98,6 +113,7 @@ def choose_onnx_form(
     atol: float,
     echo,
     measure_seconds: float = 0.0,
+    bag: BagInput | None = None,
 ) -> tuple[onnx.ModelProto, list[dict]]:
     """Convert every candidate form; keep the first, in ``onnx_export.FORMS`` order, that
     agrees with Keras on onnxruntime and on the ONNX reference evaluator.
@@ -118,7 +134,7 @@ def choose_onnx_form(
     for form in onnx_export.FORMS:
         entry: dict = {"form": form}
         try:
-            model = onnx_export.convert(form, keras_model, cfg, inputs.ids.shape[1], units)
+            model = onnx_export.convert(form, keras_model, cfg, inputs.ids.shape[1], units, bag=bag)
         except Exception as exc:  # a converter failing is a measured outcome, not fatal
             entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
             candidates.append(entry)
@@ -203,7 +219,9 @@ def export_onnx(
     staged: Staged, keras_model, cfg: TrainConfig | None, inputs: ParityInputs, quantize, atol,
     echo, measure_seconds: float = 0.0,
 ) -> list[ParityResult]:  # fmt: skip
-    model, candidates = choose_onnx_form(keras_model, cfg, inputs, atol, echo, measure_seconds)
+    model, candidates = choose_onnx_form(
+        keras_model, cfg, inputs, atol, echo, measure_seconds, bag=bag_input(staged.bundle)
+    )
     onnx_export.stamp_metadata(
         model,
         {
@@ -252,7 +270,11 @@ def export_tflite(
     results = []
     for variant in ("fp32", *[q for q in quantize if q in tflite_export.VARIANTS]):
         tmp = staged.path("tflite", variant, {"graph_form": "keras-unrolled"})
-        tmp.write_bytes(tflite_export.convert(keras_model, inputs.ids.shape[1], variant))
+        tmp.write_bytes(
+            tflite_export.convert(
+                keras_model, inputs.ids.shape[1], variant, bag=bag_input(staged.bundle)
+            )
+        )
         predict = TfliteBackend(tmp).predict_ids
         if variant == "fp32":
             kw = dict(format="tflite", variant=variant, runtime=RUNTIMES["tflite"], atol=atol)

@@ -19,6 +19,7 @@ from onnx import TensorProto, helper
 from ..runtime.model.signature import INPUT_NAME, OUTPUT_NAME
 from .graph import OPSET, GraphBuilder
 from .layers import CONVERTERS, Tensor
+from .layers.core import BagInput, dense_of_bag
 
 INPUT_KEY = "<input>"
 
@@ -192,16 +193,37 @@ def _constant(g: GraphBuilder, value) -> Tensor:
     return Tensor(g.const(f"arg_{dtype.__name__}_{value!r}", dtype(value)), ())
 
 
-def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
+def bag_problem(model, depth: int) -> str | None:
+    """Why a bag of n-grams (a ``depth``-wide vector per text) cannot feed ``model``: it
+    must go into exactly one Dense layer of that width, whose rows the graph gathers."""
+    calls, _ = layer_calls(model)
+    readers = [c for c in calls if INPUT_KEY in c.inputs]
+    if len(readers) != 1 or type(readers[0].layer).__name__ != "Dense":
+        return ("a bag of n-grams must go into one Dense layer first (rnnkit gathers its "
+                f"rows); this model reads it with {[c.where() for c in readers]}")  # fmt: skip
+    rows = int(readers[0].layer.kernel.shape[0])
+    if rows != depth:
+        return f"{readers[0].where()} has {rows} inputs, the bag's vector {depth}"
+    return None
+
+
+def to_onnx(model, maxlen: int, units: int, bag: BagInput | None = None) -> onnx.ModelProto:
     """The model as one ONNX graph: int32 ids ``[batch, maxlen]`` in, float32 ``[batch,
-    units]`` out, every layer emitted by its registry entry."""
+    units]`` out, every layer emitted by its registry entry. With ``bag``, the ids are a
+    bag's (``[batch, n]``, any n), and the Dense layer that reads them gathers its rows."""
     calls, output_key = layer_calls(model)
     found = call_problems(calls)
+    if bag is not None:
+        found += [p for p in [bag_problem(model, bag.depth)] if p]
     if found:
         raise UnsupportedModel("; ".join(found))
     g = GraphBuilder()
-    tensors = {INPUT_KEY: Tensor(INPUT_NAME, (maxlen,))}
+    width = "ngrams" if bag is not None else maxlen
+    tensors = {INPUT_KEY: Tensor(INPUT_NAME, (width,))}
     for call in calls:
+        if bag is not None and INPUT_KEY in call.inputs:
+            tensors[call.key] = dense_of_bag(g, call.layer, tensors[INPUT_KEY], bag)
+            continue
         emit = CONVERTERS[type(call.layer).__name__].emit
         args = [
             _constant(g, a.value) if isinstance(a, Constant) else tensors[a] for a in call.inputs
@@ -215,7 +237,7 @@ def to_onnx(model, maxlen: int, units: int) -> onnx.ModelProto:
     graph = helper.make_graph(
         g.nodes,
         f"rnnkit_{model.name}_layers",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT32, ["batch", maxlen])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.INT32, ["batch", width])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", units])],
         g.inits,
     )

@@ -73,14 +73,17 @@ def _from_keras(keras_model, maxlen: int, units: int, opset: int) -> onnx.ModelP
 
 
 def convert(
-    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int
+    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, bag=None
 ) -> onnx.ModelProto:
     """One candidate ONNX model for ``keras_model`` (float32), at the lowest opset in
     ``OPSETS`` whose full check accepts it, with the matching IR version. ``cfg``: the
-    training config of a model rnnkit trained (None for an imported one)."""
+    training config of a model rnnkit trained (None for an imported one). ``bag``: the
+    model reads a bag of n-grams (``layers.core.BagInput``); only the layers form does."""
+    if bag is not None and form != "layers":
+        raise ValueError(f"{form}: a bag of n-grams is converted by the layers form only")
     errors = []
     for opset in OPSETS:
-        model = _convert_at(form, keras_model, cfg, maxlen, units, opset)
+        model = _convert_at(form, keras_model, cfg, maxlen, units, opset, bag)
         set_portable_versions(model)
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -92,8 +95,9 @@ def convert(
 
 
 def _convert_at(
-    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, opset: int
-) -> onnx.ModelProto:
+    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, opset: int,
+    bag=None,
+) -> onnx.ModelProto:  # fmt: skip
     if form == "folded":
         seed_like = (
             cfg is not None and not cfg.bidirectional and cfg.pooling == "last" and cfg.classes == 2
@@ -104,7 +108,7 @@ def _convert_at(
     if form == "layers":
         if opset != OPSETS[0]:
             raise ValueError("the layers form is written at the lowest opset only")
-        return layers_onnx(keras_model, maxlen, units)
+        return layers_onnx(keras_model, maxlen, units, bag)
     if form == "tf2onnx":
         return _from_keras(keras_model, maxlen, units, opset)
     if form == "tf2onnx-unrolled":

@@ -6,15 +6,18 @@ from __future__ import annotations
 import contextlib
 import io
 
-from .unrolled import unrolled_clone
+from .unrolled import bag_clone, unrolled_clone
 
 VARIANTS = ("fp32", "int8", "float16")
 
 
-def convert(keras_model, maxlen: int, variant: str = "fp32") -> bytes:
+def convert(keras_model, maxlen: int, variant: str = "fp32", bag=None) -> bytes:
+    """``bag``: the model reads a bag of n-grams (``layers.core.BagInput``): the converted
+    model takes the bag's ids, as the ONNX file does (``bag_clone``)."""
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(unrolled_clone(keras_model, maxlen))
+    clone = bag_clone(keras_model, bag) if bag is not None else unrolled_clone(keras_model, maxlen)
+    converter = tf.lite.TFLiteConverter.from_keras_model(clone)
     if variant == "int8":
         # Dynamic-range quantisation: int8 weights, float activations; no calibration data.
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -8,6 +8,8 @@ weights, and a fixed number of steps (``maxlen``).
 
 from __future__ import annotations
 
+import numpy as np
+
 RECURRENT = ("SimpleRNN", "LSTM", "GRU")
 
 
@@ -90,3 +92,38 @@ def unrolled_clone(keras_model, maxlen: int):
     )
     clone.set_weights(keras_model.get_weights())
     return clone
+
+
+def bag_clone(keras_model, bag):
+    """The model fed a bag's ids instead of its vector (for TFLite): the Dense layer that
+    reads the vector becomes a gather and sum of its kernel's rows (times the idf weights),
+    as in the ONNX graph (``layers.core.dense_of_bag``); every later layer is the model's
+    own, called again in order."""
+    import keras
+    from keras import ops
+
+    from .keras_graph import INPUT_KEY, bag_problem, layer_calls
+
+    problem = bag_problem(keras_model, bag.depth)
+    if problem:
+        raise ValueError(problem)
+    calls, output_key = layer_calls(keras_model)
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    reader = next(c for c in calls if INPUT_KEY in c.inputs)
+    first = reader.layer
+    kernel = np.asarray(first.kernel.numpy(), np.float32)
+    rows = ops.take(np.vstack([kernel, np.zeros((1, kernel.shape[1]), np.float32)]), ids, axis=0)
+    if bag.idf is not None:
+        idf = np.zeros(bag.depth + 1, np.float32)
+        idf[: len(bag.idf)] = bag.idf
+        rows = rows * ops.expand_dims(ops.take(idf, ids, axis=0), -1)
+    x = ops.sum(rows, axis=1)
+    if first.use_bias:
+        x = x + np.asarray(first.bias.numpy(), np.float32)
+    tensors = {INPUT_KEY: ids, reader.key: first.activation(x)}
+    for call in calls:
+        if call.key in tensors:
+            continue
+        args = [tensors[a] for a in call.inputs]
+        tensors[call.key] = call.layer(args[0] if len(args) == 1 else args)
+    return keras.Model(ids, tensors[output_key])

@@ -128,7 +128,9 @@ def load_translated(path: Path, config: dict):
         return keras.saving.load_model(copy, compile=False, safe_mode=True)
 
 
-def original_outputs(path: Path, ids: np.ndarray) -> tuple[np.ndarray, str] | None:
+def original_outputs(
+    path: Path, ids: np.ndarray, keras_input=None
+) -> tuple[np.ndarray, str] | None:
     """The real Keras 2 model's outputs on ``ids`` and what computed them (``None``: tf_keras
     is not installed). Only called after every layer class was checked: no Lambda, no
     custom class, so loading runs no code from the file."""
@@ -140,7 +142,8 @@ def original_outputs(path: Path, ids: np.ndarray) -> tuple[np.ndarray, str] | No
         model = tf_keras.models.load_model(path, compile=False)
     except Exception as exc:  # tf_keras raises many types for a file it cannot read
         raise ModelFileError(f"{path}: Keras 2 (tf_keras) cannot load it ({exc})") from exc
-    outputs = model.predict(ids, batch_size=1024, verbose=0)
+    outputs = model.predict(ids if keras_input is None else keras_input(ids), batch_size=1024,
+                            verbose=0)  # fmt: skip
     return np.asarray(outputs, dtype=np.float32).reshape(len(ids), -1), (
         f"tf_keras {tf_keras.__version__}"
     )

@@ -43,11 +43,13 @@ def prove(
     ours: Callable[[list[str]], np.ndarray],
     theirs: Callable[[list[str]], np.ndarray],
     texts: list[str] | None = None,
+    rows_at_once: int = 4096,
 ) -> int:
-    """Refuse unless ``ours`` and ``theirs`` give equal ids on every text; the count."""
+    """Refuse unless ``ours`` and ``theirs`` give equal ids (or vectors) on every text; the
+    count. ``rows_at_once``: fewer for outputs as wide as a vocabulary."""
     texts = corpus() if texts is None else texts
-    for start in range(0, len(texts), 4096):
-        chunk = texts[start : start + 4096]
+    for start in range(0, len(texts), rows_at_once):
+        chunk = texts[start : start + rows_at_once]
         a, b = np.asarray(ours(chunk)), np.asarray(theirs(chunk))
         if a.shape != b.shape:
             raise ModelFileError(f"{name}: ids of shape {a.shape} against the real {b.shape}")
@@ -56,7 +58,7 @@ def prove(
             r, c = int(rows[0]), int(cols[0])
             raise ModelFileError(
                 f"{name}: the spec differs from the real implementation on text "
-                f"{start + r} ({chunk[r][:80]!r}) at position {c}: {int(a[r, c])} against "
-                f"{int(b[r, c])}. Refusing the import"
+                f"{start + r} ({chunk[r][:80]!r}) at position {c}: {a[r, c]} against "
+                f"{b[r, c]}. Refusing the import"
             )
     return len(texts)

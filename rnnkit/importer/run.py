@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exporter.keras_graph import functional, layer_calls, problems
+from ..exporter.keras_graph import INPUT_KEY, bag_problem, functional, layer_calls, problems
 from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.files import json_text
 from ..runtime.model.bundle import Bundle, new_manifest, write_parity_set
@@ -19,6 +19,7 @@ from ..runtime.model.parity import DEFAULT_ATOL, parity_rows
 from ..runtime.model.recording import write_source_outputs
 from ..runtime.model.signature import InputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
+from ..runtime.text.bags import TextVectorizationBag
 from ..training.keras_file import KERAS_FILE, library_versions
 from .custom_objects import load_custom_objects
 from .keras2 import apply_activation, original_outputs
@@ -78,9 +79,11 @@ def with_activation(model, activation: str, maxlen: int):
 
     name = f"{activation}_of_logits"
     if type(model).__name__ == "Sequential":
-        dtype = model.inputs[0].dtype if getattr(model, "inputs", None) else "int32"
+        known = getattr(model, "inputs", None)
+        dtype = known[0].dtype if known else "int32"
+        shape = tuple(known[0].shape[1:]) if known else (maxlen,)
         return keras.Sequential(
-            [keras.Input((maxlen,), dtype=dtype), *model.layers, keras.layers.Activation(activation, name=name)],
+            [keras.Input(shape, dtype=dtype), *model.layers, keras.layers.Activation(activation, name=name)],
             name=model.name,
         )  # fmt: skip
     graph = functional(model)
@@ -89,9 +92,12 @@ def with_activation(model, activation: str, maxlen: int):
 
 
 def numeric_part(model, vectorizer):
-    """The model from the vectorizer's output (token ids) on: what ONNX and TFLite get."""
+    """The model from the vectorizer's output (token ids, or a bag's vector) on: what ONNX
+    and TFLite get."""
     import keras
 
+    if vectorizer.get_config().get("output_mode") != "int":
+        return _after_bag(model, vectorizer)
     if type(model).__name__ != "Sequential":
         return keras.Model(vectorizer.output, model.output, name=model.name)
     # A loaded Sequential's layers are called in its own inner graph: chain them again.
@@ -103,10 +109,35 @@ def numeric_part(model, vectorizer):
     return keras.Model(ids, x, name=model.name)
 
 
+def _after_bag(model, vectorizer):
+    """The layers after a bag-making vectorizer, called again on a ``[batch, depth]``
+    float input. (Keras gives a string input of shape (1,) a bag of shape (1, depth) in
+    the graph, and (depth,) when it runs: the graph's shapes would be wrong.)"""
+    import keras
+
+    calls, output_key = layer_calls(model)
+    first = [c for c in calls if c.layer is vectorizer]
+    if len(first) != 1 or first[0].inputs != (INPUT_KEY,):
+        raise ModelFileError("the TextVectorization layer must read the model's input, once")
+    depth = int(vectorizer.compute_output_shape((None,))[-1])
+    tensors = {first[0].key: keras.Input((depth,), dtype="float32", name="bag")}
+    for call in calls:
+        if call.key not in tensors:
+            args = [tensors[a] for a in call.inputs]
+            tensors[call.key] = call.layer(args[0] if len(args) == 1 else args)
+    return keras.Model(tensors[first[0].key], tensors[output_key], name=model.name)
+
+
 def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
     """The tokenizer's ids must fit the first Embedding, and its length the model's input:
     out-of-range ids fail in some runtimes and are silently clamped in others.
-    ``cap_option``: the tokenizer option that caps its ids (``None``: it has none)."""
+    ``cap_option``: the tokenizer option that caps its ids (``None``: it has none). A bag
+    of n-grams goes into a Dense layer as wide as its vector."""
+    if isinstance(tokenizer, TextVectorizationBag):
+        problem = bag_problem(model, tokenizer.depth)
+        if problem:
+            raise ModelFileError(problem)
+        return
     embeddings = [c.layer for c in layer_calls(model)[0] if type(c.layer).__name__ == "Embedding"]
     if not embeddings:
         raise ModelFileError(
@@ -129,13 +160,13 @@ def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
         )
 
 
-def _prove_translation(path, model, ids, tokenizer: dict, maxlen: int, append, translation,
-                       atol: float, echo):  # fmt: skip
+def _prove_translation(path, model, ids, tokenizer: dict, keras_input, maxlen: int, append,
+                       translation, atol: float, echo):  # fmt: skip
     """The translated model against the real Keras 2 model on every parity row; past
     ``atol`` the import fails. Returns ``(rows, Keras 2's outputs)``, the export's reference
     (``None`` when tf_keras is not installed: the translation is then unproven)."""
-    rows, _ = parity_rows(ids, tokenizer, maxlen)
-    found = original_outputs(path, rows)
+    rows, _ = parity_rows(ids, tokenizer, maxlen or ids.shape[1])
+    found = original_outputs(path, rows, keras_input)
     if found is None:
         translation.proof = None
         echo(f"note: the Keras {translation.keras_version} file's translation was not proven "
@@ -144,7 +175,7 @@ def _prove_translation(path, model, ids, tokenizer: dict, maxlen: int, append, t
     theirs, against = found
     if append:
         theirs = apply_activation(theirs, append)
-    ours = model.predict(rows, batch_size=1024, verbose=0).reshape(len(rows), -1)
+    ours = model.predict(keras_input(rows), batch_size=1024, verbose=0).reshape(len(rows), -1)
     worst = float(np.abs(ours.astype(np.float64) - theirs).max())
     translation.proof = {"against": against, "rows": len(rows), "max_abs": worst, "atol": atol}
     if not worst <= atol:
@@ -216,10 +247,14 @@ def import_model(
              f"{tokenizer.proof['texts']} texts")  # fmt: skip
     texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
     ids, counts = tok.encode_with_counts(texts, count_all=True)
-    probs = model.predict(ids, batch_size=1024, verbose=0).reshape(len(ids), -1)
+    probs = np.concatenate([
+        model.predict(tok.keras_input(ids[i : i + 1024]), batch_size=1024, verbose=0)
+        for i in range(0, len(ids), 1024)
+    ]).reshape(len(ids), -1)  # fmt: skip
     source_rows = None
     if translation is not None:
         source_rows = _prove_translation(model_path, model, ids, {"vocab_size": tok.vocab_size, "pad_id": tok.pad_id, "oov_id": tok.oov_id},
+            tok.keras_input,
                                          maxlen, append, translation, atol, echo)  # fmt: skip
     known = text_labels >= 0
     accuracy = (
@@ -228,7 +263,12 @@ def import_model(
     source = model_path.read_bytes()
     model_entry = {
         "origin": "imported",
-        "architecture": describe(model) + f", maxlen {maxlen}",
+        "architecture": describe(model)
+        + (
+            f", maxlen {maxlen}"
+            if maxlen
+            else f", a bag of {'/'.join(map(str, tok.ngrams))}-grams ({tok.output_mode})"
+        ),  # fmt: skip
         "source": {
             "file": model_path.name,
             "sha256": hashlib.sha256(source).hexdigest(),
@@ -250,7 +290,7 @@ def import_model(
         bundle = Bundle(work, new_manifest(signature, model_entry, library_versions()))
         bundle.manifest["metrics"] = {
             "sample_accuracy": accuracy,
-            "reference_stats": reference_stats(ids, counts, maxlen, tok.oov_id),
+            "reference_stats": reference_stats(ids, counts, tok),
         }
         bundle.manifest["data"] = {
             "source": where,

@@ -12,6 +12,8 @@ import numpy as np
 from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.model.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE
 from ..runtime.model.signature import rnnkit_tokenizer_spec
+from ..runtime.text.bags import MODES as BAG_MODES
+from ..runtime.text.bags import TextVectorizationBag
 from ..runtime.text.imdb import ImdbWordIndex
 from ..runtime.text.keras_tokenizer import KerasTokenizer
 from ..runtime.text.sequences import read_json
@@ -254,10 +256,13 @@ class TextVectorizationChoice(_SpecChoice):
                 "split (or split=None) cannot be reproduced outside TensorFlow; rnnkit "
                 "reproduces split='whitespace' and 'character'"
             )
+        if cfg.get("output_mode") in BAG_MODES:
+            return self._bag(cfg, standardize)
         if cfg.get("output_mode") != "int" or cfg.get("ngrams") is not None:
             raise ModelFileError(
                 f"TextVectorization {self.layer.name!r}: output_mode={cfg.get('output_mode')!r}, "
-                f"ngrams={cfg.get('ngrams')!r}; rnnkit reproduces output_mode='int' without ngrams"
+                f"ngrams={cfg.get('ngrams')!r}; rnnkit reproduces output_mode 'int' (without "
+                "ngrams), 'multi_hot', 'count' and 'tf_idf'"
             )
         length = cfg.get("output_sequence_length")
         if length is None and self.maxlen is None:
@@ -273,10 +278,47 @@ class TextVectorizationChoice(_SpecChoice):
         vocab = tuple(self.layer.get_vocabulary(include_special_tokens=True))
         return TextVectorization(vocab, int(length or self.maxlen), standardize, cfg.get("split"))
 
+    def _bag(self, cfg: dict, standardize):
+        """A bag of n-grams: the whole text, no length (``--maxlen`` does not apply)."""
+        if self.maxlen is not None:
+            raise UsageError(
+                f"--maxlen {self.maxlen}: TextVectorization {self.layer.name!r} makes a bag "
+                f"of n-grams (output_mode {cfg['output_mode']!r}) of the whole text; leave "
+                "--maxlen out"
+            )
+        if cfg.get("split") != "whitespace":
+            raise ModelFileError(
+                f"TextVectorization {self.layer.name!r}: bags of n-grams are reproduced with "
+                "split='whitespace' only"
+            )
+        vocab = tuple(self.layer.get_vocabulary(include_special_tokens=True))
+        idf = None
+        if cfg["output_mode"] == "tf_idf":
+            idf = tuple(np.asarray(self.layer._lookup_layer.idf_weights).astype(float).tolist())
+        depth = int(self.layer.compute_output_shape((None, 1))[-1])
+        try:
+            return TextVectorizationBag(
+                vocab, cfg.get("ngrams"), cfg["output_mode"], idf, standardize, "whitespace",
+                depth,
+            )  # fmt: skip
+        except ValueError as exc:
+            raise ModelFileError(f"TextVectorization {self.layer.name!r}: {exc}") from exc
+
     def prove(self, tok) -> None:
         import keras
 
         layer = self.layer
+        if isinstance(tok, TextVectorizationBag):  # the vectors Keras's model takes
+            import tensorflow as tf
+
+            n = prove(
+                "TextVectorization", lambda t: tok.keras_input(tok.encode(t)),
+                lambda t: np.asarray(layer(np.array(t, dtype=object)), dtype=np.float32),
+                rows_at_once=256,
+            )  # fmt: skip
+            self.proof = {"against": f"TensorFlow {tf.__version__} TextVectorization layer",
+                          "texts": n}  # fmt: skip
+            return
 
         def theirs(texts):
             ids = np.asarray(layer(np.array(texts, dtype=object))).astype(np.int32)

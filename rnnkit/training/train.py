@@ -204,7 +204,7 @@ def train(
             "test": len(split.test_texts),
         },
         # What held-out text looks like to the model; scoring compares its input with this.
-        reference_stats=reference_stats(x_test, test_counts, cfg.maxlen),
+        reference_stats=reference_stats(x_test, test_counts, tokenizer),
         seed=cfg.seed,
         train_seconds=round(time.perf_counter() - started, 1),
         versions=library_versions(),

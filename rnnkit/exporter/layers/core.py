@@ -3,6 +3,8 @@ the global poolings."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .registry import Tensor, activate, activation_problem, all_problems, register, weight
@@ -45,6 +47,33 @@ def dense(g, layer, inputs):
     if layer.use_bias:
         y = g.op("Add", y, g.const(f"{layer.name}_bias", weight(layer.bias)))
     return Tensor(activate(g, layer, y), (*x.shape[:-1], layer.units))
+
+
+@dataclass(frozen=True)
+class BagInput:
+    """A bag of n-grams as the graph's input: ``depth`` (its pad id: one past the vector)
+    and, for tf_idf, the idf weights by id."""
+
+    depth: int
+    idf: tuple | None = None
+
+
+def dense_of_bag(g, layer, ids: Tensor, bag: BagInput) -> Tensor:
+    """The Dense layer that reads a bag's vector, from the bag's ids: the sum of its
+    kernel's rows for them (times their idf weights), which is the vector times the kernel
+    without the vector. The pad id gathers a zero row."""
+    kernel = weight(layer.kernel)
+    padded = np.vstack([kernel, np.zeros((1, kernel.shape[1]), kernel.dtype)])
+    rows = g.op("Gather", g.const(f"{layer.name}_kernel_rows", padded), ids.name, axis=0)
+    if bag.idf is not None:
+        idf = np.zeros(bag.depth + 1, np.float32)
+        idf[: len(bag.idf)] = bag.idf
+        scale = g.op("Gather", g.const(f"{layer.name}_idf", idf), ids.name, axis=0)
+        rows = g.op("Mul", rows, g.op("Unsqueeze", scale, g.ints(2)))
+    y = g.op("ReduceSum", rows, g.ints(1), keepdims=0)
+    if layer.use_bias:
+        y = g.op("Add", y, g.const(f"{layer.name}_bias", weight(layer.bias)))
+    return Tensor(activate(g, layer, y), (layer.units,))
 
 
 @register("Activation", problem=activation_problem)

@@ -122,7 +122,7 @@ class TfliteBackend:
                 "interpreter": interpreter,
                 "input": interpreter.get_input_details()[0]["index"],
                 "output": interpreter.get_output_details()[0]["index"],
-                "batch": -1,
+                "shape": None,
             }
         return state
 
@@ -132,10 +132,10 @@ class TfliteBackend:
             return np.zeros((0, 1), dtype=np.float32)
         st = self._state()
         interpreter = st["interpreter"]
-        if len(ids) != st["batch"]:
+        if ids.shape != st["shape"]:  # the batch, and a bag's width, vary
             interpreter.resize_tensor_input(st["input"], list(ids.shape), strict=False)
             interpreter.allocate_tensors()
-            st["batch"] = len(ids)
+            st["shape"] = ids.shape
         interpreter.set_tensor(st["input"], ids)
         interpreter.invoke()
         return interpreter.get_tensor(st["output"]).reshape(len(ids), -1).copy()

@@ -69,7 +69,7 @@ class SentimentModel:
         if undefined.any():
             status[undefined] = NO_OUTPUT_CODE
             probs[undefined] = np.nan
-        return probs, status, RowStats.from_ids(ids, counts, self.tokenizer.oov_id)
+        return probs, status, RowStats(counts, *self.tokenizer.oov_and_window(ids, counts))
 
     def predict(
         self,

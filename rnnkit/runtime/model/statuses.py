@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..text.contract import OOV_ID
-
 OK = "ok"
 MISSING = "missing_text"  # null / absent field
 EMPTY = "empty_text"  # empty or whitespace only
@@ -31,10 +29,3 @@ class RowStats:
     tokens: np.ndarray
     oov: np.ndarray
     window: np.ndarray
-
-    @classmethod
-    def from_ids(cls, ids: np.ndarray, counts: np.ndarray, oov_id: int = OOV_ID) -> RowStats:
-        # The window holds min(words, maxlen) ids: no need to count the padding.
-        return cls(
-            counts, np.count_nonzero(ids == oov_id, axis=1), np.minimum(counts, ids.shape[1])
-        )

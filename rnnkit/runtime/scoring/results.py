@@ -110,7 +110,7 @@ def result_batch(
         arrays += [
             from_numpy(np.asarray(diagnostics.tokens, dtype=np.int64)),
             from_numpy(share.astype(np.float32), window == 0),
-            from_numpy(np.asarray(diagnostics.tokens) > maxlen),
+            from_numpy(np.asarray(diagnostics.tokens) > (maxlen or np.inf)),  # 0: whole texts
         ]
         names += list(DIAGNOSTIC_COLUMNS)
     if kept is not None:

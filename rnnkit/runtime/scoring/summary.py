@@ -22,7 +22,6 @@ import numpy as np
 from ..files import json_text
 from ..model.signature import OutputSpec
 from ..model.statuses import OK, OK_CODE, STATUSES, RowStats
-from ..text.contract import OOV_ID
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 HIST_BINS = 10
@@ -48,7 +47,7 @@ class Tally:
         self.statuses = np.zeros(len(STATUSES), np.int64)
         self.labels = np.zeros(len(self.output.classes), np.int64)
         self.probability_hist = np.zeros(HIST_BINS, np.int64)
-        self.token_hist = np.zeros(self.maxlen + 2, np.int64)
+        self.token_hist = np.zeros(words_cap(self.maxlen) + 2, np.int64)
 
     def add(
         self, probs: np.ndarray, status: np.ndarray, stats: RowStats, threshold: float | None
@@ -79,7 +78,8 @@ class Tally:
         )
         self.labels += count(label, len(self.labels))
         self.probability_hist += count(prob_bin, HIST_BINS)
-        self.token_hist += count(np.minimum(tokens, self.maxlen + 1), self.maxlen + 2)
+        cap = words_cap(self.maxlen)
+        self.token_hist += count(np.minimum(tokens, cap + 1), cap + 2)
         self.oov_tokens += int(np.sum(oov))
         self.window_tokens += int(np.sum(window))
 
@@ -97,8 +97,21 @@ def file_counts(per_file: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
     }
 
 
-def describe(token_hist: np.ndarray, oov_tokens: int, window_tokens: int) -> dict:
-    """Reference statistics from a histogram of capped word counts and window totals."""
+#: Where a bag's word counts (which no window cuts) stop being told apart in statistics.
+WHOLE_TEXT_WORDS_CAP = 1000
+
+
+def words_cap(maxlen: int) -> int:
+    """The word count past which statistics count a review as long: the model's window, or
+    for a model that reads whole texts (``maxlen`` 0, a bag) ``WHOLE_TEXT_WORDS_CAP``."""
+    return maxlen or WHOLE_TEXT_WORDS_CAP
+
+
+def describe(
+    token_hist: np.ndarray, oov_tokens: int, window_tokens: int, truncates: bool = True
+) -> dict:
+    """Reference statistics from a histogram of capped word counts and window totals
+    (``truncates``: the model reads a window, and counts past it are cut)."""
     rows = int(token_hist.sum())
     if rows == 0:
         return {"rows": 0}
@@ -108,16 +121,17 @@ def describe(token_hist: np.ndarray, oov_tokens: int, window_tokens: int) -> dic
         "rows": rows,
         "words_per_review": words,
         "words_cap": len(token_hist) - 1,
-        "truncated_share": round(float(token_hist[-1] / rows), 4),
+        "truncated_share": round(float(token_hist[-1] / rows), 4) if truncates else 0.0,
         "oov_share": round(oov_tokens / window_tokens, 4) if window_tokens else None,
     }
 
 
-def reference_stats(ids: np.ndarray, counts: np.ndarray, maxlen: int, oov_id: int = OOV_ID) -> dict:
+def reference_stats(ids: np.ndarray, counts: np.ndarray, tokenizer) -> dict:
     """The training-time figures (over the held-out split), stored in the bundle."""
-    stats = RowStats.from_ids(ids, counts, oov_id)
-    hist = np.bincount(np.minimum(counts, maxlen + 1), minlength=maxlen + 2)
-    return describe(hist, int(stats.oov.sum()), int(stats.window.sum()))
+    oov, window = tokenizer.oov_and_window(ids, counts)
+    cap = words_cap(tokenizer.maxlen)
+    hist = np.bincount(np.minimum(counts, cap + 1), minlength=cap + 2)
+    return describe(hist, int(oov.sum()), int(window.sum()), truncates=tokenizer.maxlen > 0)
 
 
 def _words(value: int, cap: int) -> str:
@@ -170,7 +184,9 @@ class ScoreSummary:
         cls, tally: Tally, training: dict | None, *, seconds: float, output: str, bundle: str,
         engine: str = "local",
     ) -> ScoreSummary:  # fmt: skip
-        current = describe(tally.token_hist, tally.oov_tokens, tally.window_tokens)
+        current = describe(
+            tally.token_hist, tally.oov_tokens, tally.window_tokens, truncates=tally.maxlen > 0
+        )
         counts = tally.statuses
         return cls(
             rows=int(counts.sum()),

@@ -110,15 +110,20 @@ class CompiledScan:
         if plan.start_id >= 0:
             self.empty_row[-1 if plan.pad_front else 0] = plan.start_id
 
-    def encode(self, array: pa.Array | pa.ChunkedArray, limit: int) -> tuple[np.ndarray, ...]:
-        """``(ids, counts up to limit, rows for the reference)`` of an Arrow string array."""
+    def encode(
+        self, array: pa.Array | pa.ChunkedArray, limit: int, width: int | None = None
+    ) -> tuple[np.ndarray, ...]:
+        """``(ids, counts up to limit, rows for the reference)`` of an Arrow string array.
+        ``width``: ids per row other than the plan's ``maxlen`` (a bag reads whole texts,
+        in as many passes as its longest rows need)."""
         plan = self.plan
+        width = width or plan.maxlen
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         if not pa.types.is_large_string(array.type):
             array = array.cast(pa.large_string())
         n = len(array)
-        out = np.zeros((n, plan.maxlen), dtype=np.int32)
+        out = np.zeros((n, width), dtype=np.int32)
         counts = np.zeros(n, dtype=np.int64)
         ref = np.zeros(n, dtype=np.uint8)
         if n == 0:
@@ -133,11 +138,12 @@ class CompiledScan:
             else np.zeros(0, dtype=np.uint8)
         )
         rows = {"data": data, "n_data": len(data), "offsets": offsets - base, "n_rows": n}
-        rows |= {"limit": limit, "out": out, "counts": counts, "ref": ref}
+        rows |= {"limit": limit, "out": out, "counts": counts, "ref": ref, "maxlen": width}
         self._encode_rows({**self._fixed, **rows, "buf": _word_buffer()})
         if array.null_count:  # Arrow does not promise that a null's span is empty
             nulls = nulls_of(array)
-            out[nulls], counts[nulls], ref[nulls] = self.empty_row, 0, 0
+            empty = self.empty_row if width == plan.maxlen else np.zeros(width, np.int32)
+            out[nulls], counts[nulls], ref[nulls] = empty, 0, 0
         return out, counts, np.flatnonzero(ref)
 
 

@@ -40,6 +40,18 @@ class ScannedTokenizer:
         """The scan's plan for this tokenizer, or None (the reference always runs)."""
         return None
 
+    def keras_input(self, ids: np.ndarray) -> np.ndarray:
+        """What Keras's model takes for these ids (a bag's spec rebuilds its vector)."""
+        return ids
+
+    def oov_and_window(self, ids: np.ndarray, counts: np.ndarray):
+        """Per row: the unknown words among those the model reads, and how many it reads
+        (the window holds min(words, width) ids: no need to count the padding)."""
+        return (
+            np.count_nonzero(ids == self.oov_id, axis=1),  # type: ignore[attr-defined]
+            np.minimum(counts, ids.shape[1]),
+        )
+
     def standardize_arrow(self, texts: pa.Array) -> pa.Array:
         """What a spec does to whole texts before the scan's per-character rules (the
         reference does the same inside ``encode_reference``)."""

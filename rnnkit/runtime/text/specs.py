@@ -6,6 +6,7 @@ tokenizer through it.
 
 from __future__ import annotations
 
+from .bags import TextVectorizationBag
 from .imdb import ImdbWordIndex
 from .keras_tokenizer import KerasTokenizer
 from .text_vectorization import TextVectorization
@@ -16,4 +17,5 @@ LOADERS = {
     KerasTokenizer.kind: KerasTokenizer.load,
     ImdbWordIndex.kind: ImdbWordIndex.load,
     TextVectorization.kind: TextVectorization.load,
+    TextVectorizationBag.kind: TextVectorizationBag.load,
 }

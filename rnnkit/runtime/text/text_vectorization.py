@@ -29,6 +29,44 @@ _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _ASCII_SPACE = re.compile(f"[{re.escape(ASCII_SPACE)}]+")
 
 
+def check_standardize(standardize):
+    """A built-in option's name, or a custom function's checked steps (a tuple)."""
+    if isinstance(standardize, (list, tuple)):
+        return check_steps(standardize)
+    if standardize not in STANDARDIZE:
+        raise ValueError(f"standardize {standardize!r} is not one of {STANDARDIZE}")
+    return standardize
+
+
+def layer_tokens(text: str, standardize, split: str) -> list[str]:
+    """The layer's tokens of one text: standardized, then split (the reference)."""
+    if isinstance(standardize, tuple):
+        text = run_steps(text, standardize)
+    elif standardize in ("lower", "lower_and_strip_punctuation"):
+        text = text.translate(_ASCII_LOWER)
+    if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        text = _PUNCTUATION.sub("", text)
+    if split == "character":
+        return list(text)
+    return [t for t in _ASCII_SPACE.split(text) if t]
+
+
+def layer_tables(standardize):
+    """The scan's character tables for a whitespace split after ``standardize`` (a custom
+    function's steps run on Arrow before the scan: then only the split is left)."""
+    builtin = "" if isinstance(standardize, tuple) else standardize or ""
+    return ascii_tables(
+        lower="lower" in builtin,
+        skip=PUNCTUATION if "strip_punctuation" in builtin else "",
+        space=ASCII_SPACE,
+    )
+
+
+def layer_standardize_arrow(texts, standardize):
+    """A custom function's steps on Arrow (RE2, as TF's); built-in options are the scan's."""
+    return run_steps_arrow(texts, standardize) if isinstance(standardize, tuple) else texts
+
+
 @dataclass(frozen=True, eq=False)
 class TextVectorization(SpecTokenizer):
     kind = "text-vectorization"
@@ -43,10 +81,7 @@ class TextVectorization(SpecTokenizer):
     truncating = "post"
 
     def __post_init__(self) -> None:
-        if isinstance(self.standardize, (list, tuple)):
-            object.__setattr__(self, "standardize", check_steps(self.standardize))
-        elif self.standardize not in STANDARDIZE:
-            raise ValueError(f"standardize {self.standardize!r} is not one of {STANDARDIZE}")
+        object.__setattr__(self, "standardize", check_standardize(self.standardize))
         if self.split not in SPLIT:
             raise ValueError(f"split {self.split!r} is not one of {SPLIT}")
         object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
@@ -67,15 +102,7 @@ class TextVectorization(SpecTokenizer):
         return self.standardize if isinstance(self.standardize, tuple) else None
 
     def tokens(self, text: str) -> list[str]:
-        if self.custom_steps:
-            text = run_steps(text, self.custom_steps)
-        elif self.standardize in ("lower", "lower_and_strip_punctuation"):
-            text = text.translate(_ASCII_LOWER)
-        if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
-            text = _PUNCTUATION.sub("", text)
-        if self.split == "character":
-            return list(text)
-        return [t for t in _ASCII_SPACE.split(text) if t]
+        return layer_tokens(text, self.standardize, self.split)
 
     def ids_and_words(self, text: str) -> tuple[list[int], int]:
         index = self._index  # type: ignore[attr-defined]
@@ -86,16 +113,11 @@ class TextVectorization(SpecTokenizer):
         """ASCII-only rules over whitespace-split tokens: the scan keeps the first N."""
         if self.split != "whitespace":
             return None
-        standardize = "" if self.custom_steps else self.standardize or ""
         index = self._index  # type: ignore[attr-defined]
         return ScanPlan(
             words=tuple(index),
             ids=tuple(index.values()),
-            tables=ascii_tables(
-                lower="lower" in standardize,
-                skip=PUNCTUATION if "strip_punctuation" in standardize else "",
-                space=ASCII_SPACE,
-            ),
+            tables=layer_tables(self.standardize),
             beyond=WORD,
             maxlen=self.maxlen,
             keep_last=False,
@@ -105,7 +127,7 @@ class TextVectorization(SpecTokenizer):
 
     def standardize_arrow(self, texts):
         """A custom function's steps, on Arrow (RE2, as TF's), before the scan."""
-        return run_steps_arrow(texts, self.custom_steps) if self.custom_steps else texts
+        return layer_standardize_arrow(texts, self.standardize)
 
     @property
     def vocab_size(self) -> int:
