@@ -193,18 +193,26 @@ def _constant(g: GraphBuilder, value) -> Tensor:
     return Tensor(g.const(f"arg_{dtype.__name__}_{value!r}", dtype(value)), ())
 
 
-def bag_problem(model, depth: int) -> str | None:
-    """Why a bag of n-grams (a ``depth``-wide vector per text) cannot feed ``model``: it
-    must go into exactly one Dense layer of that width, whose rows the graph gathers."""
-    calls, _ = layer_calls(model)
-    readers = [c for c in calls if INPUT_KEY in c.inputs]
+def bag_reader(calls: list[LayerCall], key: str = INPUT_KEY) -> LayerCall:
+    """The one Dense layer a bag of n-grams (the output of call ``key``) goes into, whose
+    rows the graph gathers; ``UnsupportedModel`` for any other reader."""
+    readers = [c for c in calls if key in c.inputs]
     if len(readers) != 1 or type(readers[0].layer).__name__ != "Dense":
-        return ("a bag of n-grams must go into one Dense layer first (rnnkit gathers its "
-                f"rows); this model reads it with {[c.where() for c in readers]}")  # fmt: skip
-    rows = int(readers[0].layer.kernel.shape[0])
-    if rows != depth:
-        return f"{readers[0].where()} has {rows} inputs, the bag's vector {depth}"
-    return None
+        raise UnsupportedModel(
+            "a bag of n-grams must go into one Dense layer first (rnnkit gathers its rows); "
+            f"this model reads it with {[c.where() for c in readers]}"
+        )
+    return readers[0]
+
+
+def bag_problem(model, depth: int) -> str | None:
+    """Why a bag of n-grams (a ``depth``-wide vector per text) cannot feed ``model``."""
+    try:
+        reader = bag_reader(layer_calls(model)[0])
+    except UnsupportedModel as exc:
+        return str(exc)
+    rows = int(reader.layer.kernel.shape[0])
+    return None if rows == depth else f"{reader.where()} has {rows} inputs, the bag {depth}"
 
 
 def to_onnx(model, maxlen: int, units: int, bag: BagInput | None = None) -> onnx.ModelProto:

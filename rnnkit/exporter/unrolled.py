@@ -102,14 +102,11 @@ def bag_clone(keras_model, bag):
     import keras
     from keras import ops
 
-    from .keras_graph import INPUT_KEY, bag_problem, layer_calls
+    from .keras_graph import INPUT_KEY, bag_reader, layer_calls
 
-    problem = bag_problem(keras_model, bag.depth)
-    if problem:
-        raise ValueError(problem)
     calls, output_key = layer_calls(keras_model)
     ids = keras.Input((None,), dtype="int32", name="token_ids")
-    reader = next(c for c in calls if INPUT_KEY in c.inputs)
+    reader = bag_reader(calls)
     first = reader.layer
     kernel = np.asarray(first.kernel.numpy(), np.float32)
     rows = ops.take(np.vstack([kernel, np.zeros((1, kernel.shape[1]), np.float32)]), ids, axis=0)

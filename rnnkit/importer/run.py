@@ -10,7 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exporter.keras_graph import INPUT_KEY, bag_problem, functional, layer_calls, problems
+from ..exporter.keras_graph import (
+    INPUT_KEY,
+    UnsupportedModel,
+    bag_problem,
+    bag_reader,
+    functional,
+    layer_calls,
+    problems,
+)
 from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.files import json_text
 from ..runtime.model.bundle import Bundle, new_manifest, write_parity_set
@@ -119,12 +127,19 @@ def _after_bag(model, vectorizer):
     first = [c for c in calls if c.layer is vectorizer]
     if len(first) != 1 or first[0].inputs != (INPUT_KEY,):
         raise ModelFileError("the TextVectorization layer must read the model's input, once")
+    try:
+        bag_reader(calls, first[0].key)
+    except UnsupportedModel as exc:
+        raise ModelFileError(str(exc)) from exc
     depth = int(vectorizer.compute_output_shape((None,))[-1])
     tensors = {first[0].key: keras.Input((depth,), dtype="float32", name="bag")}
     for call in calls:
         if call.key not in tensors:
             args = [tensors[a] for a in call.inputs]
-            tensors[call.key] = call.layer(args[0] if len(args) == 1 else args)
+            try:
+                tensors[call.key] = call.layer(args[0] if len(args) == 1 else args)
+            except Exception as exc:  # Keras refuses the layer on a [batch, depth] vector
+                raise ModelFileError(f"{call.where()}: {exc}") from exc
     return keras.Model(tensors[first[0].key], tensors[output_key], name=model.name)
 
 
