@@ -70,4 +70,28 @@ def test_the_bidirectional_recipes_train_export_with_parity_and_score(tmp_path, 
 
 def test_recipes_are_all_valid_configs():
     for name in RECIPES:
-        assert TrainConfig.from_recipe(name).describe().startswith("Embedding(")
+        described = TrainConfig.from_recipe(name).describe()
+        assert described.startswith("TextVectorization(" if name == "bow-bigram" else "Embedding(")
+
+
+def test_the_bag_of_bigrams_recipe_trains_exports_with_parity_and_scores(tmp_path):
+    """Deep Learning with Python's multi-hot bigram model, at tiny sizes: Keras's own layer
+    makes the vocabulary, its spec is proven equal to it, and the bag scores like Keras."""
+    import json
+
+    import rnnkit
+    from rnnkit.exporter.export import export_bundle
+    from rnnkit.training.train import train
+
+    out = tmp_path / "bow"
+    cfg = TrainConfig.from_recipe("bow-bigram", vocab_size=500, epochs=1, limit=400)
+    train(cfg, out, echo=lambda s: None, verbose=0)
+    _, results = export_bundle(out, ("onnx", "tflite"), echo=lambda s: None)
+    assert results and all(r.passed and r.max_abs <= 1e-5 for r in results), results
+    manifest = json.loads((out / "manifest.json").read_text())
+    tok = manifest["signature"]["input"]["tokenizer"]
+    assert tok["kind"] == "text-vectorization-bag" and tok["proof"]["texts"] > 30_000
+    res = CliRunner().invoke(main, ["info", str(out)])
+    assert "TextVectorization(500, ngrams=2, multi_hot)" in res.output, res.output
+    probs = rnnkit.load(out).predict(["a wonderful film", "a dull film", ""])
+    assert probs.shape == (3,) and np.isnan(probs[2]) and ((probs[:2] > 0) & (probs[:2] < 1)).all()

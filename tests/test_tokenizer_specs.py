@@ -228,10 +228,11 @@ def test_batch_dependent_padding_and_custom_callables_are_refused(texts):
     with pytest.raises(ModelFileError, match="depend on the other texts in its batch"):
         TextVectorizationChoice(layer=layer).build()
     assert TextVectorizationChoice(layer=layer, maxlen=9).build().maxlen == 9
-    custom = L.TextVectorization(max_tokens=50, output_sequence_length=5, standardize=lambda t: t)
-    custom.adapt(texts[:50])
-    with pytest.raises(ModelFileError, match="custom callable"):
-        TextVectorizationChoice(layer=custom).build()
+    for function, refusal in [(lambda t: t, "does nothing"), (tf.strings.upper, "StringUpper")]:
+        custom = L.TextVectorization(max_tokens=50, output_sequence_length=5, standardize=function)
+        custom.adapt(texts[:50])
+        with pytest.raises(ModelFileError, match=refusal):  # traced, and refused by name
+            TextVectorizationChoice(layer=custom).build()
 
 
 def test_a_spec_mismatch_refuses_the_import_naming_text_and_position(tv_pair):

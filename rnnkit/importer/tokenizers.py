@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.errors import ModelFileError, UsageError
-from ..runtime.model.bundle import HF_TOKENIZER_FILE, TOKENIZER_FILE
+from ..runtime.model.bundle import HF_TOKENIZER_FILE, SPEC_FILE, TOKENIZER_FILE
 from ..runtime.model.signature import rnnkit_tokenizer_spec
 from ..runtime.text.bags import MODES as BAG_MODES
 from ..runtime.text.bags import TextVectorizationBag
@@ -21,7 +21,6 @@ from ..runtime.text.text_vectorization import STANDARDIZE, TextVectorization
 from ..runtime.text.tokenizer import Tokenizer
 from .proof import prove
 
-SPEC_FILE = "tokenizer-spec.json"
 #: ``keras.datasets.imdb.load_data``'s options (``ImdbWordIndex``'s fields).
 IMDB_OPTIONS = ("num_words", "skip_top", "start_char", "oov_char", "index_from")
 

@@ -79,6 +79,8 @@ def hf_twin(tok):
     """``(tokenizers.Tokenizer, None)`` for a spec with a twin, else ``(None, why not)``."""
     if isinstance(tok, Tokenizer):
         return build_hf_tokenizer(tok), None
+    if not isinstance(tok, (Tokenizer, TextVectorization)) and getattr(tok, "ngrams", None):
+        return None, "a bag of n-grams is not a token sequence: tokenizer.json has no twin"
     if isinstance(tok, TextVectorization) and tok.custom_steps:
         return None, "a custom standardize function's steps have no twin written yet"
     if isinstance(tok, TextVectorization) and tok.split == "whitespace":

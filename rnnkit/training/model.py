@@ -27,6 +27,11 @@ class TrainConfig:
     conv_kernel: int = 5
     #: Also the embedded steps' average (a bag of words) beside the max-pooled branches.
     average_branch: bool = False
+    #: A bag of n-grams instead of a sequence (0: a sequence model): Keras's
+    #: TextVectorization with ngrams=bag_ngrams and bag_mode as output_mode, over
+    #: vocab_size entries, into the Dense head (Deep Learning with Python, ch. 11).
+    bag_ngrams: int = 0
+    bag_mode: str = "multi_hot"
     epochs: int = 5
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -67,6 +72,13 @@ class TrainConfig:
 
     def describe(self) -> str:
         """The architecture in one line (stored in the manifest for ``rnnkit info``)."""
+        head = "Dense(1, sigmoid)" if self.classes == 2 else f"Dense({self.classes}, softmax)"
+        if self.bag_ngrams:
+            return (
+                f"TextVectorization({self.vocab_size}, ngrams={self.bag_ngrams}, "
+                f"{self.bag_mode}) -> Dense({self.dense_units}, relu) -> "
+                f"Dropout({self.dropout:g}) -> {head}, a bag of the whole text"
+            )
         rnn = {"simple": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}[self.cell]
         rnn = f"{rnn}({self.units}{', relu' if self.cell == 'simple' else ''})"
         parts = [f"Embedding({self.vocab_size}, {self.embed_dim})"]
@@ -86,7 +98,6 @@ class TrainConfig:
                 parts.append("GlobalMaxPooling1D")
         if self.dense_units:
             parts.append(f"Dense({self.dense_units}, relu)")
-        head = "Dense(1, sigmoid)" if self.classes == 2 else f"Dense({self.classes}, softmax)"
         parts += [f"Dropout({self.dropout:g})", head]
         return " -> ".join(parts) + f", maxlen {self.maxlen}"
 
@@ -126,6 +137,12 @@ RECIPES: dict[str, dict] = {
         "embed_dim": 64, "conv_filters": 128, "conv_kernel": 5, "average_branch": True,
         "epochs": 3,
     },
+    # Deep Learning with Python's bag-of-bigrams model: the whole text as a multi-hot vector
+    # of its 20,000 most frequent unigrams and bigrams, into Dense(16).
+    "bow-bigram": {
+        "bag_ngrams": 2, "bag_mode": "multi_hot", "vocab_size": 20_000, "dense_units": 16,
+        "dropout": 0.5, "epochs": 10, "batch_size": 32, "maxlen": 0,
+    },
 }  # fmt: skip
 
 
@@ -139,6 +156,8 @@ def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True)
     import keras
     from keras import layers
 
+    if cfg.bag_ngrams:
+        return _bag_model(keras, layers, cfg, compile)
     steps = cfg.pooling == "max"  # max pooling reads every step's output
     cell = {"simple": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}[cfg.cell]
     extra = {"activation": "relu"} if cfg.cell == "simple" else {}
@@ -172,13 +191,28 @@ def build_model(cfg: TrainConfig, *, unroll: bool = False, compile: bool = True)
         model = keras.Model(inputs, outputs, name=f"rnnkit_{cfg.cell}_conv")
     else:
         model = keras.Sequential(stack, name=f"rnnkit_{cfg.cell}")
-    if compile:
-        model.compile(
-            optimizer=keras.optimizers.Adam(cfg.learning_rate),
-            loss="binary_crossentropy" if cfg.classes == 2 else "sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+    return _compiled(keras, cfg, model) if compile else model
+
+
+def _compiled(keras, cfg: TrainConfig, model):
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate),
+        loss="binary_crossentropy" if cfg.classes == 2 else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
+
+
+def _bag_model(keras, layers, cfg: TrainConfig, compile: bool):
+    """A bag's vector (``vocab_size`` wide) -> Dense(relu) -> Dropout -> the head."""
+    model = keras.Sequential([
+        keras.Input(shape=(cfg.vocab_size,), dtype="float32", name="bag"),
+        layers.Dense(cfg.dense_units, activation="relu", name="dense"),
+        layers.Dropout(cfg.dropout, seed=cfg.seed, name="dropout"),
+        layers.Dense(1, activation="sigmoid", name="probability") if cfg.classes == 2
+        else layers.Dense(cfg.classes, activation="softmax", name="probability"),
+    ], name="rnnkit_bag")  # fmt: skip
+    return _compiled(keras, cfg, model) if compile else model
 
 
 def _branches(keras, layers, cfg: TrainConfig, cell, extra: dict, unroll: bool):

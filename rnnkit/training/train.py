@@ -15,6 +15,7 @@ import numpy as np
 from ..runtime.files import json_text
 from ..runtime.model.bundle import (
     HF_TOKENIZER_FILE,
+    SPEC_FILE,
     TOKENIZER_FILE,
     Bundle,
     new_manifest,
@@ -22,7 +23,7 @@ from ..runtime.model.bundle import (
     write_parity_set,
 )
 from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
-from ..runtime.model.signature import BINARY, MULTICLASS, OutputSpec
+from ..runtime.model.signature import BINARY, MULTICLASS, InputSpec, OutputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer
 from .data import Split, load_split, stratified_split
@@ -117,18 +118,68 @@ def carve_validation(split: Split, cfg: TrainConfig) -> Parts:
     )
 
 
+def fit_tokenizer(cfg: TrainConfig, texts: list[str]):
+    """``(tokenizer, proof)``: rnnkit's contract fitted on ``texts`` (its own reference:
+    no proof); for a bag of n-grams, Keras's own TextVectorization adapted on them (its
+    vocabulary, in its order), as a spec proven equal to the layer."""
+    if not cfg.bag_ngrams:
+        return Tokenizer.fit(texts, cfg.vocab_size, cfg.maxlen), None
+    import keras
+
+    from ..importer.tokenizers import TextVectorizationChoice
+
+    layer = keras.layers.TextVectorization(
+        max_tokens=cfg.vocab_size, ngrams=cfg.bag_ngrams, output_mode=cfg.bag_mode,
+        pad_to_max_tokens=True,  # the model's width, however few n-grams the data has
+    )  # fmt: skip
+    layer.adapt(texts, batch_size=1024)
+    choice = TextVectorizationChoice(layer=layer)
+    tokenizer = choice.build()
+    choice.prove(tokenizer)
+    return tokenizer, choice.proof
+
+
+def keras_data(tokenizer, ids: np.ndarray, labels: np.ndarray, cfg: TrainConfig, shuffle: bool):
+    """What ``fit``/``evaluate`` take: the ids themselves, or for a bag of n-grams batches
+    of its vectors made as they are needed (all at once they would be gigabytes)."""
+    if not cfg.bag_ngrams:
+        return ids, labels
+    import keras
+
+    class Bags(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(cfg.seed)
+            self.order = self.rng.permutation(len(ids)) if shuffle else np.arange(len(ids))
+
+        def __len__(self) -> int:
+            return -(-len(ids) // cfg.batch_size)
+
+        def __getitem__(self, i):
+            rows = self.order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            return tokenizer.keras_input(ids[rows]), labels[rows]
+
+        def on_epoch_end(self) -> None:
+            if shuffle:
+                self.order = self.rng.permutation(len(ids))
+
+    return Bags(), None
+
+
 def fit_model(cfg: TrainConfig, tokenizer: Tokenizer, parts: Parts, echo, verbose: int | None):
     """Fit and keep the best validation epoch; returns ``(model, history, best)``."""
     model = build_model(cfg)
     model.summary(print_fn=lambda line, *a, **k: echo(line))
     best = _best_epoch_callback()
+    x, y = keras_data(tokenizer, tokenizer.encode(parts.fit_texts), parts.fit_labels, cfg, True)
+    val = keras_data(tokenizer, tokenizer.encode(parts.val_texts), parts.val_labels, cfg, False)
     fit = model.fit(
-        tokenizer.encode(parts.fit_texts),
-        parts.fit_labels,
-        validation_data=(tokenizer.encode(parts.val_texts), parts.val_labels),
+        x,
+        y,
+        validation_data=val if val[1] is not None else val[0],
         epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        shuffle=True,
+        batch_size=None if y is None else cfg.batch_size,
+        shuffle=y is not None,
         callbacks=[best],
         # One line per epoch when not on a terminal (logs, CI) instead of a redrawn bar.
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
@@ -142,12 +193,13 @@ def output_spec(classes: tuple[str, ...]) -> OutputSpec:
     return OutputSpec(BINARY if len(classes) == 2 else MULTICLASS, tuple(classes))
 
 
-def evaluate_once(model, x_test: np.ndarray, y_test: np.ndarray) -> tuple[dict, np.ndarray]:
+def evaluate_once(model, x_test, y_feed, y_test: np.ndarray) -> tuple[dict, np.ndarray]:
     """The single look at the test split, after model selection: metrics and probabilities
-    (``[n, units]``). With more than two classes the ROC AUC is the mean of each class's
-    one-vs-rest AUC (macro)."""
-    test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
-    test_prob = model.predict(x_test, batch_size=1024, verbose=0)
+    (``[n, units]``). ``x_test, y_feed``: what ``keras_data`` gives. With more than two
+    classes the ROC AUC is the mean of each class's one-vs-rest AUC (macro)."""
+    batch = None if y_feed is None else 1024
+    test_loss, test_acc = model.evaluate(x_test, y_feed, batch_size=batch, verbose=0)
+    test_prob = model.predict(x_test, batch_size=batch, verbose=0)
     if test_prob.shape[1] == 1:
         auc = roc_auc(y_test, test_prob[:, 0])
     else:
@@ -189,10 +241,12 @@ def train(
         f"weight seed {cfg.seed})"
     )
     # The vocabulary comes from the fitting part only: validation and test stay unseen.
-    tokenizer = Tokenizer.fit(parts.fit_texts, cfg.vocab_size, cfg.maxlen)
+    tokenizer, proof = fit_tokenizer(cfg, parts.fit_texts)
     model, history, best = fit_model(cfg, tokenizer, parts, echo, verbose)
     x_test, test_counts = tokenizer.encode_with_counts(split.test_texts, count_all=True)
-    metrics, test_prob = evaluate_once(model, x_test, split.test_labels)
+    metrics, test_prob = evaluate_once(
+        model, *keras_data(tokenizer, x_test, split.test_labels, cfg, False), split.test_labels
+    )
     metrics.update(
         best_epoch=best.best_epoch + 1,
         best_val_loss=float(best.best_loss),
@@ -227,7 +281,7 @@ def train(
     }
     bundle = write_bundle(
         Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin, spec,
-        inputs=[data],
+        inputs=[data], proof=proof,
     )  # fmt: skip
     echo(f"bundle written to {bundle.path}")
     return bundle
@@ -243,18 +297,16 @@ def write_bundle(
     origin: dict,
     output: OutputSpec | None = None,
     inputs: list = (),
+    proof: dict | None = None,
 ) -> Bundle:
     """Write every bundle file into a sibling partial folder and swap it in: a crash never
     leaves half a bundle. ``inputs``: the run's input files, which ``out`` may not hold."""
-    from .hf_tokenizer import write_hf_tokenizer
-
     with new_bundle_dir(out, inputs) as work:
         # Saved without optimizer state: the bundle carries an inference model (1/3 the size).
         inference_model = build_model(cfg, compile=False)
         inference_model.set_weights(model.get_weights())
         inference_model.save(work / KERAS_FILE)
-        tokenizer.save(work / TOKENIZER_FILE)
-        write_hf_tokenizer(tokenizer, work / HF_TOKENIZER_FILE)
+        signature = write_tokenizer(tokenizer, work, output, proof)
         ids, labels = parity_set
         # The held-out inputs travel with the model: export and verify need no training data.
         write_parity_set(work, ids, labels)
@@ -266,7 +318,7 @@ def write_bundle(
         model_entry["architecture"] = cfg.describe()
         bundle = Bundle(
             work,
-            new_manifest(rnnkit_signature(tokenizer, output), model_entry, metrics["versions"]),
+            new_manifest(signature, model_entry, metrics["versions"]),
         )
         bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
         bundle.manifest["data"] = origin
@@ -275,6 +327,21 @@ def write_bundle(
         bundle.write_manifest()
     bundle.path = out
     return bundle
+
+
+def write_tokenizer(tokenizer, folder: Path, output: OutputSpec | None, proof: dict | None):
+    """The tokenizer's files in the bundle, and the signature that names them: rnnkit's
+    contract with its tokenizer.json twin, or another spec (a bag's) with its proof."""
+    from .hf_tokenizer import hf_twin, write_hf_tokenizer
+
+    if isinstance(tokenizer, Tokenizer):
+        tokenizer.save(folder / TOKENIZER_FILE)
+        write_hf_tokenizer(tokenizer, folder / HF_TOKENIZER_FILE)
+        return rnnkit_signature(tokenizer, output)
+    tokenizer.save(folder / SPEC_FILE)
+    entry = tokenizer.signature_entry(SPEC_FILE)
+    entry["proof"], entry["hf_twin_missing"] = proof, hf_twin(tokenizer)[1]
+    return Signature(InputSpec(tokenizer.maxlen, entry), output or OutputSpec())
 
 
 def write_history(history: dict[str, list[float]], path: Path) -> None:

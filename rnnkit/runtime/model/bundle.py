@@ -39,6 +39,8 @@ SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)
 TOKENIZER_FILE = "rnnkit-tokenizer.json"
 HF_TOKENIZER_FILE = "tokenizer.json"
+#: Every other tokenizer spec's document (a Keras spec's: its kind is in the signature).
+SPEC_FILE = "tokenizer-spec.json"
 #: Held-out test inputs written at train time: ``ids`` (int32, [n, maxlen]) and ``labels``.
 PARITY_SET_FILE = "parity-set.npz"
 #: Written at export: Keras's outputs on the parity set + edge sequences (``keras``, with
