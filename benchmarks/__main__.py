@@ -543,6 +543,41 @@ def models_side_by_side(src: Path, rows: int, bundles: dict[str, str]) -> list[d
     return out
 
 
+def bag_model(src: Path, rows: int, bundle_path: str) -> list[dict]:
+    """A bag-of-n-grams bundle (``--bag``): ``rnnkit score`` end to end (median of three)
+    beside Keras's own ``predict`` on the raw strings of the same model (its vectorizer in
+    front; the timed call only), and their largest |Δ|."""
+    out_csv, keras_csv = src.with_suffix(".bag.csv"), src.with_suffix(".bag-keras.csv")
+    cmd = rnnkit_cmd(src, bundle_path, "--id-column", "id", "--no-progress", "-o", str(out_csv))
+    wall, rss = sorted(run_process(cmd) for _ in range(3))[1]
+    keras = subprocess.run(
+        [sys.executable, str(HERE / "keras_bag_baseline.py"), bundle_path, str(src), str(keras_csv)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    timing = json.loads(keras.stdout.strip().splitlines()[-1])
+    keras_rate = timing["rows"] / timing["predict_seconds"]
+    ours = pd.read_csv(out_csv)["probability"].to_numpy()
+    theirs = pd.read_csv(keras_csv)["probability"].to_numpy()
+    return [
+        {
+            "pipeline": "rnnkit score (ONNX), end to end",
+            "rows": rows,
+            "seconds": round(wall, 2),
+            "reviews_per_s": round(rows / wall),
+            "peak_rss_mib": round(rss),
+            "vs_keras_predict": round(rows / wall / keras_rate, 2),
+            "max_abs_vs_keras": float(np.nanmax(np.abs(ours - theirs))),
+        },
+        {
+            "pipeline": "Keras predict on the raw strings (model only, batch 1024)",
+            "rows": rows,
+            "seconds": round(timing["predict_seconds"], 2),
+            "reviews_per_s": round(keras_rate),
+            "vs_keras_predict": 1.0,
+        },
+    ]
+
+
 def recipe_bundles(folder: str | None) -> dict[str, str]:
     """Every bundle directly inside ``folder`` (``--recipes``), by folder name."""
     from rnnkit.runtime.model.bundle import bundle_names
@@ -606,6 +641,8 @@ def markdown(res: dict) -> str:
         "shipped_models": "Shipped models** (test figures from their manifests; rotten-"
         "tomatoes snippets out of domain; `rnnkit score` on the end-to-end file)",
         "recipes": "Recipes** (one bundle per recipe, `--recipes`; same columns, same file)",
+        "bag": "A bag of bigrams** (`--bag`: the bow-bigram recipe's bundle on the end-to-end "
+        "file, against Keras's predict on the same raw strings)",
         "cold_start": "Cold start** (10-row CSV, whole process, median)",
         "memory": "Memory** (`rnnkit score` to parquet)",
         "memory_by_part": "Memory by part** (`python -m benchmarks.memory_parts`: a fresh "
@@ -628,6 +665,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="small sizes (< 2 minutes)")
     ap.add_argument("--model", default=None, help="bundle (default: the shipped model)")
     ap.add_argument("--output", default=str(HERE / "results"), help="results directory")
+    ap.add_argument(
+        "--bag",
+        default=None,
+        help="a bag-of-n-grams bundle (rnnkit train --recipe bow-bigram) to score beside "
+        "Keras's own predict on the raw strings",
+    )
     ap.add_argument(
         "--recipes",
         default=None,
@@ -662,6 +705,8 @@ def main() -> None:
         )
         if args.recipes:
             res["recipes"] = models_side_by_side(e2e_file, rows, recipe_bundles(args.recipes))
+        if args.bag:
+            res["bag"] = bag_model(e2e_file, rows, args.bag)
         res["memory_by_part"] = memory_by_part(str(bundle.path), e2e_file)
         res["cold_start"] = cold_start(str(bundle.path), everything, work, 1 if q else 5)
         res["memory"] = memory(

@@ -111,7 +111,7 @@ def test_warm_up_loads_the_scan_without_numba():
     importing numba, whose own start-up (~0.45 s of GIL-held Python) was the critical
     path of every large run."""
     _warm_up_in_a_fresh_process()  # compiles and caches it, if nothing has yet
-    assert _warm_up_in_a_fresh_process() == ["no numba", "build_table encode_rows"]
+    assert _warm_up_in_a_fresh_process() == ["no numba", "bag_rows build_table encode_rows"]
 
 
 def test_a_failed_warm_up_leaves_the_scan_to_its_first_user(monkeypatch):

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from ..arrays import nulls_of, values_of
 from ..errors import UsageError
-from .backends import BACKENDS, predict_in_batches
+from .backends import BACKENDS, predict_bags, predict_in_batches
 from .bundle import Bundle
 from .signature import BINARY
 from .statuses import EMPTY_CODE, MISSING_CODE, NO_OUTPUT_CODE, NO_WORDS_CODE, OK_CODE, RowStats
@@ -41,6 +41,8 @@ class SentimentModel:
 
     def predict_ids(self, ids: np.ndarray) -> np.ndarray:
         """The model's outputs, ``[n, units]``."""
+        if self.tokenizer.maxlen == 0:  # bags of n-grams: as long as each row's own
+            return predict_bags(self.backend.predict_ids, ids, self.tokenizer.pad_id)
         return predict_in_batches(self.backend.predict_ids, ids)
 
     def score_arrow(

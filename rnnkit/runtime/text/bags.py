@@ -12,16 +12,16 @@ a bag of n-grams of the whole text, as TensorFlow computes it.
   (``tf_idf``).
 
 The vector is mostly zeros, so rnnkit does not build it. ``encode`` gives the bag's ids
-(``[n, longest bag]`` int32, padded with ``pad_id`` = ``vocab_size``): each distinct id
-once for ``multi_hot``, one per occurrence (by width, then position) for ``count`` and
-``tf_idf``. The exported graph gathers and sums the first Dense layer's rows for them
+(``[n, longest bag]`` int32, padded with ``pad_id`` = ``vocab_size``): one per occurrence
+(by width, then position) for ``count`` and ``tf_idf``, and for ``multi_hot`` each
+distinct id once, where it first occurs. The exported graph gathers and sums the first Dense layer's rows for them
 (times the idf weights), which is the vector times that layer's kernel; ``keras_input``
 rebuilds the vector, for Keras.
 
 The compiled scan finds the tokens (the same scan as ``int`` mode, as many ids per row as
 the longest row has words), as internal ids of every word the vocabulary's n-grams are
-made of; n-grams are then looked up in numpy, one width at a time, through tables of
-their prefixes.
+made of; the compiled ``bag_rows`` kernel then looks the n-grams up through hash tables of
+their prefixes and writes each bag.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from .scanned import COMPILED_MIN_ROWS
-from .scanplan import WORD, ScanPlan
+from .scanplan import PREFIX_HASH_MULTIPLIER, WORD, ScanPlan
 from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
 from .standardize import describe
 from .text_vectorization import (
@@ -46,9 +46,7 @@ from .text_vectorization import (
 
 MODES = ("multi_hot", "count", "tf_idf")
 #: Token ids per row in the scan's first pass; longer rows get a second pass of their own.
-FIRST_PASS_WIDTH = 512
-#: Rows densified at once for ``multi_hot``'s distinct ids (bounds the scratch matrix).
-DISTINCT_ROWS = 256
+FIRST_PASS_WIDTH = 1024
 _ALL = np.iinfo(np.int64).max
 
 
@@ -122,7 +120,7 @@ class TextVectorizationBag(SpecTokenizer):
             for k in self.ngrams
             for i in range(len(tokens) - k + 1)
         ]
-        return (sorted(set(ids)) if self.output_mode == "multi_hot" else ids), len(tokens)
+        return (list(dict.fromkeys(ids)) if self.output_mode == "multi_hot" else ids), len(tokens)
 
     def encode_reference(self, texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
         bags = [self.bag(t) if t else ([], 0) for t in texts]
@@ -172,52 +170,24 @@ class TextVectorizationBag(SpecTokenizer):
         return out, counts
 
     def _bags(self, tokens: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Bags of rows of internal token ids (0: padding), in the reference's order."""
+        """Bags of rows of internal token ids (0: padding), in the reference's order, by
+        the compiled ``bag_rows`` kernel (GIL-free, like the scan)."""
+        from .scan import kernels
+
         tables = self._ngram_tables
         m, width = tokens.shape
-        counts = np.minimum(counts, width)
-        pos = np.arange(width)
-        per_width, lengths = [], []
-        for k in self.ngrams:
-            n = max(width - k + 1, 0)
-            length = np.maximum(counts - k + 1, 0)
-            ids = tables.lookup(tokens, k, n)  # [m, n]
-            per_width.append(ids)
-            lengths.append(length)
-        lengths = np.stack(lengths, axis=1) if lengths else np.zeros((m, 0), np.int64)
-        starts = np.cumsum(lengths, axis=1) - lengths  # each width's first column, per row
-        total = lengths.sum(axis=1)
-        out = np.full((m, max(1, int(total.max()) if m else 1)), self.pad_id, dtype=np.int32)
-        for j, ids in enumerate(per_width):
-            n = ids.shape[1]
-            valid = pos[:n][None, :] < lengths[:, j][:, None]
-            r, p = np.nonzero(valid)
-            out[r, starts[r, j] + p] = ids[r, p]
-        if self.output_mode == "multi_hot":
-            out = self._distinct(out)
-        return out
-
-    def _distinct(self, bags: np.ndarray) -> np.ndarray:
-        """Each row's distinct ids, ascending (as ``sorted(set(...))``)."""
-        pad, chunks = self.pad_id, []
-        for lo in range(0, len(bags), DISTINCT_ROWS):
-            block = bags[lo : lo + DISTINCT_ROWS]
-            seen = np.zeros((len(block), pad + 1), dtype=bool)
-            seen[np.arange(len(block))[:, None], block] = True
-            seen[:, pad] = False
-            r, ids = np.nonzero(seen)
-            lengths = np.bincount(r, minlength=len(block))
-            out = np.full((len(block), max(1, int(lengths.max()) if len(block) else 1)), pad,
-                          dtype=np.int32)  # fmt: skip
-            starts = np.cumsum(lengths) - lengths
-            out[r, np.arange(len(r)) - starts[r]] = ids
-            chunks.append(out)
-        if not chunks:
-            return bags
-        width = max(c.shape[1] for c in chunks)
-        return np.concatenate(
-            [np.pad(c, ((0, 0), (0, width - c.shape[1])), constant_values=pad) for c in chunks]
-        )
+        words = np.minimum(counts, width)
+        longest = sum(np.maximum(words - k + 1, 0) for k in self.ngrams)
+        out = np.empty((m, max(1, int(longest.max()) if m else 1)), dtype=np.int32)
+        lengths = np.zeros(m, dtype=np.int64)
+        stamp = np.full(self.pad_id + 1, -1, dtype=np.int32)
+        kernels()["bag_rows"]({
+            "tokens": np.ascontiguousarray(tokens), "counts": np.ascontiguousarray(counts),
+            "n_rows": m, "width": width, **tables.kernel_arrays,
+            "distinct": self.output_mode == "multi_hot", "stamp": stamp, "n_stamp": len(stamp),
+            "pad": self.pad_id, "out": out, "out_width": out.shape[1], "lengths": lengths,
+        })  # fmt: skip
+        return out[:, : max(1, int(lengths.max()) if m else 1)]
 
     @functools.cached_property
     def _ngram_tables(self) -> _NgramTables:
@@ -283,8 +253,8 @@ class TextVectorizationBag(SpecTokenizer):
 
 class _NgramTables:
     """The vocabulary's words as internal ids (1..U; U+1: any other word) and its n-grams
-    as tables of prefixes: level j maps (the key of a j-1 word prefix, the next word) to
-    the key of the j-word prefix, through sorted int64 codes."""
+    as tables of prefixes: level j maps (the key of a j-1 word prefix, the next word), as
+    the code ``key * radix + word``, to the key of the j-word prefix."""
 
     def __init__(self, vocabulary: tuple, widths: tuple[int, ...]) -> None:
         words: dict[str, int] = {}
@@ -296,10 +266,11 @@ class _NgramTables:
             entries.append((vid, [words.setdefault(w, len(words) + 1) for w in parts]))
         self.words = tuple(words)
         self.unknown = len(words) + 1
-        self.radix = len(words) + 2
-        unigram = np.zeros(self.radix, dtype=np.int32)
-        levels: list[dict] = [{} for _ in range(max(widths) + 1)]  # level j: prefix -> key
-        finals: list[dict] = [{} for _ in range(max(widths) + 1)]  # level j: key -> vocab id
+        radix = len(words) + 2
+        unigram = np.zeros(radix, dtype=np.int32)
+        top = max(widths)
+        levels: list[dict] = [{} for _ in range(top + 1)]  # level j: prefix code -> key
+        finals: list[dict] = [{} for _ in range(top + 1)]  # level j: key -> vocab id
         for vid, parts in entries:
             if len(parts) == 1:
                 if unigram[parts[0]] == 0:
@@ -307,35 +278,51 @@ class _NgramTables:
                 continue
             key = parts[0]
             for j in range(2, len(parts) + 1):
-                code = key * self.radix + parts[j - 1]
-                key = levels[j].setdefault(code, len(levels[j]))
+                key = levels[j].setdefault(key * radix + parts[j - 1], len(levels[j]))
             finals[len(parts)].setdefault(key, vid)
-        self.unigram = unigram
-        self.codes, self.keys, self.finals = {}, {}, {}
-        for j in range(2, len(levels)):
-            codes = np.array(sorted(levels[j]), dtype=np.int64)
-            self.codes[j] = codes
-            self.keys[j] = np.array([levels[j][c] for c in codes], dtype=np.int64)
-            final = np.zeros(max(1, len(levels[j])), dtype=np.int32)
-            for key, vid in finals[j].items():
-                final[key] = vid
-            self.finals[j] = final
+        tables = [_PrefixTable(level) for level in levels]
+        final_ids = [np.zeros(max(1, len(level)), dtype=np.int32) for level in levels]
+        for j, final in enumerate(finals):
+            for key, vid in final.items():
+                final_ids[j][key] = vid
+        # What the kernel reads: every level's table and final ids, one after another.
+        self.kernel_arrays = {
+            "unigram": unigram, "radix": radix,
+            "widths": np.array(widths, dtype=np.int64), "n_widths": len(widths),
+            "level_codes": np.concatenate([t.codes for t in tables]),
+            "level_keys": np.concatenate([t.keys for t in tables]),
+            "level_start": _starts([len(t.codes) for t in tables]),
+            "level_bits": np.array([t.bits for t in tables], dtype=np.int64),
+            "level_probes": np.array([t.probes for t in tables], dtype=np.int64),
+            "n_levels": top + 1,
+            "finals": np.concatenate(final_ids),
+            "final_start": _starts([len(f) for f in final_ids]),
+        }  # fmt: skip
+        self.kernel_arrays["n_level"] = len(self.kernel_arrays["level_codes"])
+        self.kernel_arrays["n_finals"] = len(self.kernel_arrays["finals"])
 
-    def lookup(self, tokens: np.ndarray, k: int, n: int) -> np.ndarray:
-        """The vocabulary id (0: unknown) of each k-gram starting in the first ``n``
-        columns of ``tokens``."""
-        if n == 0:
-            return np.zeros((len(tokens), 0), dtype=np.int32)
-        if k == 1:
-            return self.unigram[tokens[:, :n]]
-        key = tokens[:, :n].astype(np.int64)
-        for j in range(2, k + 1):
-            codes = self.codes[j]
-            code = key * self.radix + tokens[:, j - 1 : j - 1 + n]
-            at = np.searchsorted(codes, code)
-            at_ok = np.minimum(at, max(len(codes) - 1, 0))
-            found = (key >= 0) & (at < len(codes))
-            if len(codes):
-                found &= codes[at_ok] == code
-            key = np.where(found, self.keys[j][at_ok] if len(codes) else -1, -1)
-        return np.where(key >= 0, self.finals[k][np.maximum(key, 0)], 0).astype(np.int32)
+
+def _starts(sizes: list[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+class _PrefixTable:
+    """int64 code -> int64 key, as an open-address table with linear probing at a load of
+    at most 1/4 (most lookups end at their first slot): ``codes`` (-1: an empty slot),
+    ``keys``, and the longest probe any code needs."""
+
+    def __init__(self, entries: dict[int, int]) -> None:
+        self.bits = max(4, (4 * max(len(entries), 1) - 1).bit_length())
+        size = 1 << self.bits
+        self.codes = np.full(size, -1, dtype=np.int64)
+        self.keys = np.full(size, -1, dtype=np.int64)
+        self.probes = 1
+        mask, shift = size - 1, 64 - self.bits
+        for code, key in entries.items():
+            slot = ((code * PREFIX_HASH_MULTIPLIER) & 0xFFFFFFFFFFFFFFFF) >> shift
+            probe = 0
+            while self.codes[(slot + probe) & mask] != -1:
+                probe += 1
+            self.codes[(slot + probe) & mask] = code
+            self.keys[(slot + probe) & mask] = key
+            self.probes = max(self.probes, probe + 1)

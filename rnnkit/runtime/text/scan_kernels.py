@@ -26,7 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from .machine_code import ObjectCode, object_code_of
-from .scanplan import ABIS, MAX_WORD
+from .scanplan import ABIS, MAX_WORD, PREFIX_HASH_MULTIPLIER
 
 
 @njit(nogil=True)
@@ -276,6 +276,59 @@ def encode_rows(data, offsets, maxlen, limit, keep_last, pad_front, start_id, cl
                 row[kept:] = 0
 
 
+HASH_MULTIPLIER = np.uint64(PREFIX_HASH_MULTIPLIER)
+
+
+@njit(nogil=True)
+def _prefix_key(codes, keys, start, bits, probes, code):
+    """The key of ``code`` in one level's open-address table (-1: absent)."""
+    mask = (np.int64(1) << bits) - 1
+    slot = np.int64((np.uint64(code) * HASH_MULTIPLIER) >> np.uint64(64 - bits))
+    for probe in range(probes):
+        at = start + ((slot + probe) & mask)
+        if codes[at] == code:
+            return keys[at]
+        if codes[at] == -1:
+            return np.int64(-1)
+    return np.int64(-1)
+
+
+@njit(nogil=True)
+def bag_rows(tokens, counts, width, unigram, radix, widths, level, finals, final_start,
+             distinct, stamp, pad, out, lengths):  # fmt: skip
+    """Each row's bag: for each n-gram width in turn, the id of the n-gram at each position
+    (0: not in the vocabulary), found through the prefix tables one word at a time; with
+    ``distinct``, an id only where it first occurs (``stamp[id]`` holds the last row that
+    had it). The rest of the row is ``pad``."""
+    codes, keys, level_start, level_bits, level_probes = level
+    for r in range(tokens.shape[0]):
+        c = min(counts[r], width)
+        n = 0
+        for w in range(len(widths)):
+            k = widths[w]
+            for p in range(c - k + 1):
+                if k == 1:
+                    vid = np.int64(unigram[tokens[r, p]])
+                else:
+                    key = np.int64(tokens[r, p])
+                    for j in range(2, k + 1):
+                        code = key * radix + tokens[r, p + j - 1]
+                        key = _prefix_key(codes, keys, level_start[j], level_bits[j],
+                                          level_probes[j], code)  # fmt: skip
+                        if key < 0:
+                            break
+                    vid = np.int64(finals[final_start[k] + key]) if key >= 0 else np.int64(0)
+                if distinct:
+                    if stamp[vid] == r:
+                        continue
+                    stamp[vid] = r
+                out[r, n] = vid
+                n += 1
+        for q in range(n, out.shape[1]):
+            out[r, q] = pad
+        lengths[r] = n
+
+
 # C entry points: flat pointers and sizes in, in the order the ABI lists give (a test
 # checks the parameter names against them), so that the caller needs only ctypes.
 
@@ -306,7 +359,29 @@ def _build_table_c(blob, n_blob, starts, lengths, n_words, table, n_slots):
     return 0
 
 
-ENTRY_POINTS = {"encode_rows": _encode_rows_c, "build_table": _build_table_c}
+def _bag_rows_c(tokens, counts, n_rows, width, unigram, radix, widths, n_widths, level_codes,
+                level_keys, n_level, level_start, level_bits, level_probes, n_levels, finals,
+                n_finals, final_start, distinct, stamp, n_stamp, pad, out, out_width,
+                lengths):  # fmt: skip
+    level = (
+        carray(level_codes, n_level), carray(level_keys, n_level),
+        carray(level_start, n_levels), carray(level_bits, n_levels),
+        carray(level_probes, n_levels),
+    )  # fmt: skip
+    bag_rows(
+        carray(tokens, (n_rows, width)), carray(counts, n_rows), width, carray(unigram, radix),
+        radix, carray(widths, n_widths), level, carray(finals, n_finals),
+        carray(final_start, n_levels), distinct != 0, carray(stamp, n_stamp), pad,
+        carray(out, (n_rows, out_width)), carray(lengths, n_rows),
+    )  # fmt: skip
+    return 0
+
+
+ENTRY_POINTS = {
+    "encode_rows": _encode_rows_c,
+    "build_table": _build_table_c,
+    "bag_rows": _bag_rows_c,
+}
 _NUMBA_TYPES = {
     "u8*": types.CPointer(types.uint8),
     "i8*": types.CPointer(types.int8),

@@ -38,8 +38,23 @@ BUILD_TABLE_ABI = (
     ("blob", "u8*"), ("n_blob", "i64"), ("starts", "i64*"), ("lengths", "i64*"),
     ("n_words", "i64"), ("table", "i32*"), ("n_slots", "i64"),
 )  # fmt: skip
+#: Fibonacci hashing's multiplier: the slot of an n-gram prefix's code in its table
+#: (``bags._PrefixTable`` fills the tables, ``scan_kernels.bag_rows`` reads them).
+PREFIX_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
+#: Bags of n-grams from the scanned tokens (``bags.py``): the prefix tables of every level
+#: concatenated (level j's slots from level_start[j], 2**level_bits[j] of them), the final
+#: ids likewise (from final_start[j]); ``stamp`` is depth + 1 cells, all -1.
+BAG_ROWS_ABI = (
+    ("tokens", "i32*"), ("counts", "i64*"), ("n_rows", "i64"), ("width", "i64"),
+    ("unigram", "i32*"), ("radix", "i64"), ("widths", "i64*"), ("n_widths", "i64"),
+    ("level_codes", "i64*"), ("level_keys", "i64*"), ("n_level", "i64"),
+    ("level_start", "i64*"), ("level_bits", "i64*"), ("level_probes", "i64*"),
+    ("n_levels", "i64"), ("finals", "i32*"), ("n_finals", "i64"), ("final_start", "i64*"),
+    ("distinct", "i64"), ("stamp", "i32*"), ("n_stamp", "i64"), ("pad", "i64"),
+    ("out", "i32*"), ("out_width", "i64"), ("lengths", "i64*"),
+)  # fmt: skip
 #: Every entry point's ABI, by the name callers ask for.
-ABIS = {"encode_rows": ENCODE_ROWS_ABI, "build_table": BUILD_TABLE_ABI}
+ABIS = {"encode_rows": ENCODE_ROWS_ABI, "build_table": BUILD_TABLE_ABI, "bag_rows": BAG_ROWS_ABI}
 
 _TABLES: dict[object, tuple[np.ndarray, np.ndarray]] = {}
 
