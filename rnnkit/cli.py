@@ -449,7 +449,16 @@ def models() -> None:
 @click.option(
     "--id-column", default=None, help="Column to use as the row id (default: row number)."
 )
-@click.option("--keep-columns", is_flag=True, help="Carry the input columns into the output.")
+@click.option(
+    "--columns",
+    default=None,
+    help="Input columns to carry beside the scores, comma-separated ('' for none) "
+    "[default: every column but the text and the id].",
+)
+@click.option("--keep-text", is_flag=True, help="Carry the text column too.")
+@click.option(
+    "--keep-columns", is_flag=True, hidden=True, help="Every input column, the text included."
+)
 @click.option(
     "--threshold",
     type=click.FloatRange(0, 1),
@@ -521,6 +530,8 @@ def score(
     model,
     text_column,
     id_column,
+    columns,
+    keep_text,
     keep_columns,
     threshold,
     backend,
@@ -547,7 +558,8 @@ def score(
     \b
     Examples:
       rnnkit score samples/reviews.csv
-      rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-columns
+      rnnkit score reviews.csv.gz -o scores.parquet --id-column review_id --keep-text
+      rnnkit score reviews.csv --columns review_id,stars
       rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
       rnnkit score tweets.csv --diagnostics --summary run.json
       rnnkit score reviews.csv --model imdb-bigru-conv   # the stronger shipped model
@@ -564,6 +576,8 @@ def score(
         model=model,
         text_column=text_column,
         id_column=id_column,
+        columns=None if columns is None else [c for c in columns.split(",") if c],
+        keep_text=keep_text,
         keep_columns=keep_columns,
         format=fmt,
         threshold=threshold,

@@ -177,8 +177,10 @@ def read_reviews(
     input_format: str | None = None,
     encoding: str | None = None,
     delimiter: str | None = None,
+    keep_text: bool = True,
 ):
     """Every input file read on its own (its own header), then united by column name.
+    Without ``keep_text`` each file's text column is read only as ``__rnnkit_text``.
 
     Adds ``__rnnkit_source`` (the file), ``__rnnkit_text`` (the file's text column) and,
     without ``id_column``, ``__rnnkit_row`` (0-based row number within the file); a column
@@ -199,7 +201,8 @@ def read_reviews(
             types.setdefault(f.name, set()).add(f.dataType.simpleString())
         if id_column is None:  # row numbers cost a pass over the file: only when they are ids
             df = _with_row_number(df, ROW_COL)
-        frames.append(df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text)))
+        df = df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text))
+        frames.append(df if keep_text else df.drop(text))
     # A column whose files disagree on its type is text everywhere (as in the local engine).
     mixed = {c for c, ts in types.items() if len(ts) > 1}
     frames = [df.withColumns({c: _spark_text(df, c) for c in mixed & set(df.columns)})
@@ -232,13 +235,16 @@ def score_dataframe(
     model: str | os.PathLike | None = None,
     backend: str = "onnx",
     threshold: float | None = None,
+    columns: list[str] | None = None,
+    keep_text: bool = False,
     keep_columns: bool = False,
     partitions: int | None = None,
     diagnostics: bool = False,
     tally_columns: bool = False,
 ):
     """Score a Spark DataFrame; returns the CLI's columns (id, probability, label, status,
-    and with ``diagnostics`` tokens, oov, truncated).
+    with ``diagnostics`` tokens, oov, truncated, then the kept input columns: by the local
+    engine's rule, ``inputs.kept_columns``).
 
     Without ``id_column`` the id is the 0-based row number in Spark's read order. A frame
     from :func:`read_reviews` also gets ``source`` and per-file row numbers.
@@ -247,11 +253,15 @@ def score_dataframe(
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
     internal = (SOURCE_COL, ROW_COL, TEXT_COL)
-    columns = [c for c in df.columns if c not in internal]
+    present = [c for c in df.columns if c not in internal]
     with_source = SOURCE_COL in df.columns
     text_col = TEXT_COL if TEXT_COL in df.columns else text_column
     if text_col != TEXT_COL:
-        inputs.pick_columns(columns, text_col, id_column, "the DataFrame")
+        inputs.pick_columns(present, text_col, id_column, "the DataFrame")
+    wanted = inputs.ALL_COLUMNS if keep_columns else columns
+    columns = inputs.kept_columns(
+        present, text_col, id_column, wanted=wanted, keep_text=keep_text, name="the DataFrame"
+    )
     bundle = Bundle.open(model)  # verify hashes on the driver before shipping
     bundle.format_file(backend)
     df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
@@ -265,7 +275,7 @@ def score_dataframe(
         df = df.repartition(partitions)
     schema = result_schema(
         pa.int64() if id_column is None else pa.string(),
-        columns if keep_columns else None,
+        columns or None,
         source=with_source,
         diagnostics=diagnostics,
         input_types={f.name: to_arrow_type(f.dataType) for f in df.schema.fields},
@@ -299,7 +309,7 @@ def score_dataframe(
                 probs,
                 status,
                 threshold=threshold,
-                kept=restored.select(columns) if keep_columns else None,
+                kept=restored.select(columns) if columns else None,
                 source=restored.column(SOURCE_COL) if with_source else None,
                 diagnostics=stats if diagnostics else None,
                 maxlen=scorer.tokenizer.maxlen,
@@ -384,6 +394,7 @@ def score_files(
             spark,
             sources,
             text_column=text_column,
+            keep_text=opts["keep_text"] or opts["keep_columns"],
             id_column=opts["id_column"],
             input_format=input_format,
             encoding=encoding,

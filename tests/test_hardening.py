@@ -136,8 +136,9 @@ def test_header_only_and_blank_lines(tmp_path):
     res, out = score(src, "--id-column", "id")
     assert res.exit_code == 0 and pd.read_csv(out)["id"].tolist() == ["a", "b"]
     src.write_text("id,review\n")
-    res, out = score(src)
-    assert res.exit_code == 0 and out.read_text().strip() == '"id","probability","label","status"'
+    res, out = score(src)  # the input's id is kept, under a name beside the output's own
+    assert res.exit_code == 0
+    assert out.read_text().strip() == '"id","probability","label","status","input_id"'
 
 
 def test_error_paths_never_abort(tmp_path):

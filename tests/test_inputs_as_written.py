@@ -62,7 +62,7 @@ def _score(args: list[str]) -> str:
 
 
 def test_parquet_with_nested_columns_scores(typed_parquet):
-    out = _score([str(typed_parquet)]).splitlines()
+    out = _score([str(typed_parquet), "--columns", ""]).splitlines()
     assert out[0] == '"id","probability","label","status"'
     assert [line.split(",")[-1] for line in out[1:]] == ['"ok"', '"ok"', '"missing_text"']
 
@@ -93,7 +93,7 @@ def test_kept_typed_columns_become_json_text_in_csv_and_jsonl(typed_parquet):
 
 
 def test_parquet_reads_only_the_columns_it_needs(typed_parquet, monkeypatch):
-    """Without --keep-columns, only the text (and id) column is read from Parquet."""
+    """Keeping no column, only the text (and id) column is read from Parquet."""
     read = []
     original = pq.ParquetFile.iter_batches
 
@@ -102,7 +102,7 @@ def test_parquet_reads_only_the_columns_it_needs(typed_parquet, monkeypatch):
         return original(self, *args, columns=columns, **kw)
 
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
-    _score([str(typed_parquet), "--id-column", "id"])
+    _score([str(typed_parquet), "--id-column", "id", "--columns", ""])
     assert read == [["id", "review"]]
 
 

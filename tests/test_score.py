@@ -315,3 +315,18 @@ def test_tflite_backend_in_threads_agrees_with_onnx(tmp_path, monkeypatch):
     a = pd.read_parquet(tmp_path / "onnx.parquet")["probability"].to_numpy()
     b = pd.read_parquet(tmp_path / "tfl.parquet")["probability"].to_numpy()
     assert len(a) == len(b) == 2000 and np.abs(a - b).max() <= 1e-5
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_the_samples_key_is_kept_without_any_option_in_every_format(tmp_path, fmt):
+    out = tmp_path / f"out.{fmt}"
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-q", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    frame = {"csv": pd.read_csv, "parquet": pd.read_parquet,
+             "jsonl": lambda p: pd.read_json(p, lines=True)}[fmt](out)  # fmt: skip
+    assert list(frame.columns) == ["id", "probability", "label", "status", "review_id"]
+    assert frame["review_id"].tolist()[:3] == ["r01", "r02", "r03"]
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-q", "--columns", ""])
+    assert res.output.splitlines()[0] == '"id","probability","label","status"'
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-q", "--columns", "nope"])
+    assert res.exit_code == 2 and "--columns names 'nope'" in res.output

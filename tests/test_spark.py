@@ -258,6 +258,7 @@ def test_spark_refuses_a_bundle_that_reaches_outside_its_folder(spark, files, tm
 
 
 def _local_and_spark(tmp_path, inputs_: list, fmt: str, *extra: str) -> tuple:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     local, far = tmp_path / f"local.{fmt}", tmp_path / "spark"
     args = [str(p) for p in inputs_] + list(extra)
     res = CliRunner().invoke(main, ["score", *args, "-q", "-o", str(local)])
@@ -349,3 +350,17 @@ def test_an_imported_three_class_model_gives_the_same_rows_and_columns(spark, tm
         a = far.sort_values("id")[column].to_numpy(float)
         b = local.sort_values("id")[column].to_numpy(float)
         assert np.array_equal(np.isnan(a), np.isnan(b)) and np.nanmax(np.abs(a - b)) <= 1e-6
+
+
+@pytest.mark.parametrize("extra", [(), ("--columns", "stars"), ("--keep-text",)])
+def test_both_engines_keep_the_same_columns_by_default_and_as_asked(spark, tmp_path, extra):
+    """A newcomer's key travels with the scores, on both engines and in every format."""
+    src = tmp_path / "in.csv"
+    src.write_text('review_id,review,stars\nr1,"a fine film",5\nr2,"dull, far too long",1\n')
+    for fmt in ("csv", "parquet"):
+        local, far = _local_and_spark(tmp_path / fmt, [src], fmt, *extra)
+        assert list(local.columns) == list(far.columns), (fmt, extra)
+        kept = {(): ["review_id", "stars"], ("--columns", "stars"): ["stars"],
+                ("--keep-text",): ["review_id", "review", "stars"]}[extra]  # fmt: skip
+        assert list(local.columns)[-len(kept) :] == kept
+        assert sorted(local[kept[0]].astype(str)) == sorted(far[kept[0]].astype(str))

@@ -68,6 +68,41 @@ def pick_columns(
     return pick_text_column(columns, text_column, name)
 
 
+#: ``kept_columns``'s ``wanted`` for every column, the text and the id included
+#: (``--keep-columns``, the old flag).
+ALL_COLUMNS = ("*",)
+
+
+def kept_columns(
+    columns: Sequence[str],
+    text_column: str,
+    id_column: str | None,
+    *,
+    wanted: Sequence[str] | None = None,
+    keep_text: bool = False,
+    name: str = "the input",
+) -> list[str]:
+    """The input columns an output carries beside the scores, in the input's order: by
+    default every column but the text and the id (a newcomer's keys are kept); ``wanted``
+    (``--columns``) picks them instead; ``keep_text`` adds the text. One rule for both
+    engines."""
+    if tuple(wanted or ()) == ALL_COLUMNS:
+        return list(columns)
+    if wanted is not None:
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            raise UsageError(
+                f"{name}: --columns names {', '.join(map(repr, missing))}, which it lacks; "
+                "columns found: " + ", ".join(repr(c) for c in columns)
+            )
+        chosen = set(wanted)
+    else:
+        chosen = {c for c in columns if c not in (text_column, id_column)}
+    if keep_text:
+        chosen.add(text_column)
+    return [c for c in columns if c in chosen]
+
+
 def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
     listed = ", ".join(repr(c) for c in columns)
     if wanted is not None:

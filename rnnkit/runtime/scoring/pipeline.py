@@ -69,7 +69,7 @@ class Plan:
     files: list[PlannedFile]
     id_column: str | None
     with_source: bool
-    kept: list[str] | None  # the union of input columns, when they are kept
+    kept: list[str] | None  # the union of the files' kept columns (None: no column kept)
     #: A kept column's output type: its own where every file agrees, else text.
     kept_types: dict[str, pa.DataType]
 
@@ -104,7 +104,8 @@ def plan_inputs(
     *,
     text_column: str | None,
     id_column: str | None,
-    keep_columns: bool,
+    columns: Sequence[str] | None,
+    keep_text: bool,
     input_format: str | None,
     encoding: str | None,
     delimiter: str | None,
@@ -132,7 +133,21 @@ def plan_inputs(
     except BaseException:
         Plan(planned, id_column, False, None, {}).close()
         raise
-    kept = list(dict.fromkeys(c for f in planned for c in f.columns)) if keep_columns else None
+    kept = list(
+        dict.fromkeys(
+            c
+            for f in planned
+            for c in inputs.kept_columns(
+                f.columns,
+                f.text_column,
+                id_column,
+                wanted=columns,
+                keep_text=keep_text,
+                name=f.path,
+            )  # fmt: skip
+        )
+    )
+    kept = kept or None  # only the text (and the id): nothing read beyond them
     kept_types = {
         c: next(iter(ts)) if len(ts) == 1 else pa.large_string() for c, ts in types.items()
     }
@@ -147,6 +162,8 @@ def score_files(
     model: str | os.PathLike | None = None,
     text_column: str | None = None,
     id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    keep_text: bool = False,
     keep_columns: bool = False,
     format: str | None = None,
     threshold: float | None = None,
@@ -168,7 +185,8 @@ def score_files(
     Output columns: ``source`` (the file, when several are scored), ``id`` (``id_column``
     or the 0-based row number within its file), ``probability``, ``label`` (positive/
     negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words, no_model_output) and,
-    with ``keep_columns``, the input columns; ``diagnostics`` adds ``tokens``, ``oov`` and
+    then the input's other columns (``columns`` picks them; ``keep_text`` adds the text;
+    ``keep_columns``: every column, the text and the id too); ``diagnostics`` adds ``tokens``, ``oov`` and
     ``truncated``. A row that cannot be scored keeps its place with an empty probability
     and label. The returned summary (also written as JSON to ``summary``) holds the counts,
     and the input's word statistics beside training's, with drift warnings.
@@ -187,7 +205,8 @@ def score_files(
         paths,
         text_column=text_column,
         id_column=id_column,
-        keep_columns=keep_columns,
+        columns=inputs.ALL_COLUMNS if keep_columns else columns,
+        keep_text=keep_text,
         input_format=input_format,
         encoding=encoding,
         delimiter=delimiter,
