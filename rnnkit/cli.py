@@ -20,6 +20,9 @@ from .runtime.signals import Interrupted, interruptible
 from .training.model import CELLS, RECIPES, TrainConfig
 
 _RECIPE_VALUE = "[default: the recipe's]"
+#: A model that reads more steps than this unrolls to a graph whose session takes seconds to
+#: build (the shipped imdb-bigru-conv, 600 steps): said before the wait.
+SLOW_LOAD_STEPS = 200
 
 
 def _choice(*names: str, choices, default, help: str | None = None):
@@ -33,11 +36,17 @@ def _err(message: str) -> None:
     click.echo(message, err=True)
 
 
-def _need_train_extra() -> None:
+def _quiet_tensorflow() -> None:
+    """Before TensorFlow is imported (by any command that may import it)."""
     # TensorFlow's C++ logging is noise for a CLI user; errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # oneDNN reorders float sums between runs and machines; off, CPU training is repeatable.
+    # oneDNN reorders float sums between runs and machines; off, CPU training is repeatable
+    # (and TensorFlow does not announce it on stderr).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+def _need_train_extra() -> None:
+    _quiet_tensorflow()
     try:
         import tensorflow  # noqa: F401
     except ImportError as exc:
@@ -54,9 +63,11 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except RnnkitError as exc:
-            if exc.exit_code == 2:
-                raise click.UsageError(str(exc), ctx) from exc
-            raise click.ClickException(str(exc)) from exc
+            # One line and the error's exit code: a usage banner is for bad options (click
+            # prints it itself), not for a file that is missing or a model that refused.
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from exc
         except BrokenPipeError:  # e.g. `rnnkit score big.csv | head`
             sys.stderr.close()
             sys.exit(0)
@@ -368,8 +379,7 @@ def verify(bundle, atol, recorded) -> None:
     from .runtime.model.parity import table
     from .verify import verify as run_verify
 
-    if not recorded:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _quiet_tensorflow()
     report = run_verify(bundle, atol=atol, live=False if recorded else None)
     if not report.results:
         raise click.ClickException("nothing to verify: the bundle has no exported models")
@@ -571,6 +581,9 @@ def score(
     def announce(bundle) -> None:
         if not quiet:
             _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {backend}")
+            steps = bundle.signature.input.maxlen
+            if steps > SLOW_LOAD_STEPS:  # said once, before the wait, not after it
+                _err(f"rnnkit: loading {bundle.path.name}: {steps} steps, a few seconds")
 
     common = dict(
         model=model,

@@ -97,6 +97,20 @@ def bundle_names(folder: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(folder).glob(f"*/{MANIFEST}"))
 
 
+def _shipped_hint(path) -> str:
+    """For a bare name that is no folder: the shipped models, and the nearest one."""
+    if path is None or len(Path(path).parts) != 1:
+        return ""
+    import difflib
+
+    names = shipped_names()
+    near = difflib.get_close_matches(str(path), names, n=1, cutoff=0.5)
+    return (
+        f" and no shipped model of that name{f' (did you mean {near[0]}?)' if near else ''}; "
+        f"shipped: {', '.join(names)} (rnnkit models lists them)"
+    )
+
+
 def shipped_names() -> list[str]:
     """The shipped bundles' names, the default first."""
     return sorted(bundle_names(shipped_models_dir()), key=lambda name: name != SHIPPED_NAME)
@@ -146,7 +160,7 @@ class Bundle:
         resolved, reason = resolve_bundle_path(path)
         manifest_path = resolved / MANIFEST
         if not resolved.is_dir():
-            raise BundleError(f"{resolved}: no such bundle directory")
+            raise BundleError(f"{resolved}: no such bundle directory{_shipped_hint(path)}")
         if not manifest_path.is_file():
             raise BundleError(f"{manifest_path}: missing; is {resolved} an rnnkit bundle?")
         bundle = cls(resolved, {}, reason)

@@ -135,7 +135,7 @@ def reference_stats(ids: np.ndarray, counts: np.ndarray, tokenizer) -> dict:
 
 
 def _words(value: int, cap: int) -> str:
-    return f"more than {cap - 1}" if value >= cap else str(value)
+    return f"over {cap - 1}" if value >= cap else str(value)
 
 
 def drift_warnings(current: dict, training: dict | None) -> list[str]:
@@ -217,10 +217,11 @@ class ScoreSummary:
     def line(self) -> str:
         extra = ", ".join(f"{k} {v}" for k, v in self.statuses.items() if k != OK and v)
         where = " scored on Spark" if self.engine == "spark" else ""
+        # A rate over a second or more says something; over 3 rows, nothing.
+        rate = f" ({self.rows_per_second:,.0f} rows/s)" if self.seconds >= 1 else ""
         return (
             f"{self.rows} rows{where}: {self.scored} scored, {self.not_scored} not scored"
-            f"{f' ({extra})' if extra else ''} in {self.seconds:.2f} s "
-            f"({self.rows_per_second:,.0f} rows/s) -> {self.output}"
+            f"{f' ({extra})' if extra else ''} in {self.seconds:.2f} s{rate} -> {self.output}"
         )
 
     def drift_line(self) -> str | None:
@@ -229,12 +230,15 @@ class ScoreSummary:
         if not now.get("rows") or not then.get("rows") or now["oov_share"] is None:
             return None
         cap = then.get("words_cap", 0)
-        return (
-            f"input vs training: median words {_words(now['words_per_review']['p50'], cap)} "
-            f"vs {_words(then['words_per_review']['p50'], cap)}, truncated "
-            f"{now['truncated_share']:.0%} vs {then['truncated_share']:.0%}, unknown words "
-            f"{now['oov_share']:.1%} vs {then['oov_share']:.1%}"
-        )
+        here = _words(now["words_per_review"]["p50"], cap)
+        there = _words(then["words_per_review"]["p50"], cap)
+        length = f"{here} words in both" if here == there else f"{here} words, training {there}"
+        parts = [f"median review {length}"]
+        if then.get("truncated_share") or now.get("truncated_share"):
+            parts.append(f"longer than the model reads: {now['truncated_share']:.0%} "
+                         f"(training {then['truncated_share']:.0%})")  # fmt: skip
+        parts.append(f"unknown words {now['oov_share']:.1%} (training {then['oov_share']:.1%})")
+        return "input against training: " + "; ".join(parts)
 
     def to_dict(self) -> dict:
         out = asdict(self)

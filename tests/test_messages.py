@@ -1,0 +1,67 @@
+"""What a newcomer reads: each message one line, at the right time, saying what to do."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rnnkit.cli import main
+
+from .cli_process import command
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples" / "reviews.csv"
+
+
+def test_a_mistyped_model_name_lists_the_shipped_models_and_the_nearest():
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-m", "imdb-bigru"])
+    assert res.exit_code == 1, res.output
+    assert "did you mean imdb-bigru-conv?" in res.output and "imdb-rnn" in res.output
+    assert "rnnkit models" in res.output and "Traceback" not in res.output
+
+
+def test_a_missing_input_is_said_before_the_model_loads_and_without_a_usage_banner():
+    proc = subprocess.run(command("score", "nope.csv"), capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "Error: nope.csv: no such file", proc.stderr
+    assert "Usage:" not in proc.stderr and "rnnkit: model" not in proc.stderr
+
+
+def test_a_bad_option_still_gets_clicks_usage_banner():
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "--threshold", "2"])
+    assert res.exit_code == 2 and "Usage:" in res.output
+
+
+def test_the_run_line_gives_a_rate_only_when_it_means_something():
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-o", "/dev/null"])
+    line = next(x for x in res.output.splitlines() if "rows:" in x)
+    assert "25 rows: 21 scored" in line and "rows/s" not in line
+
+
+def test_the_drift_line_reads_naturally():
+    res = CliRunner().invoke(main, ["score", str(SAMPLES), "-o", "/dev/null"])
+    line = next(x for x in res.output.splitlines() if "against training" in x)
+    assert "median review over 100 words in both" in line, line
+    assert "vs more than" not in line and "unknown words" in line
+
+
+def test_a_slow_model_says_so_once_before_the_wait():
+    res = CliRunner().invoke(
+        main, ["score", str(SAMPLES), "-m", "imdb-bigru-conv", "-o", "/dev/null"]
+    )
+    assert res.exit_code == 0, res.output
+    assert res.output.count("loading imdb-bigru-conv: 600 steps") == 1
+    lines = res.output.splitlines()
+    assert lines.index(next(x for x in lines if "loading" in x)) < lines.index(
+        next(x for x in lines if "rows:" in x)
+    )
+
+
+def test_verify_is_as_quiet_as_export():
+    """No TensorFlow log lines (absl, oneDNN) on stderr, with TensorFlow installed."""
+    proc = subprocess.run(command("verify"), capture_output=True, text=True, cwd="/tmp")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    noise = [x for x in proc.stderr.splitlines() if "oneDNN" in x or "absl" in x or "I0000" in x]
+    assert not noise, noise
