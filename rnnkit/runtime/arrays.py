@@ -1,8 +1,8 @@
 """Arrow arrays from numpy arrays and short string lists, built from their buffers.
 
 ``pa.array`` does the same, but its first call imports pandas wherever pandas is installed
-(pyarrow's pandas shim checks every input against pandas types): 0.2 s of every scoring
-run's start, measured with ``python -X importtime``. Scoring builds its arrays here.
+(pyarrow's pandas shim checks every input against pandas types), a large share of a
+scoring run's start (``python -X importtime`` shows it). Scoring builds its arrays here.
 """
 
 from __future__ import annotations

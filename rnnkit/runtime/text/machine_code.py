@@ -1,10 +1,9 @@
 """Machine code that numba compiles once per machine and LLVM loads without numba.
 
-Loading a function from numba's own cache costs about half a second of Python holding the
-GIL: importing numba (0.15 s), its typing and lowering registries (0.18 s, loaded on the
-first call even when the code comes from the cache) and the cached code (0.1 s), measured
-for issue 21. A large scoring run paid that before its first block, and no other thread
-could use the time. So the scan's entry points are compiled (by numba, the first time a
+Loading a function from numba's own cache means importing numba, its typing and lowering
+registries (loaded on the first call even when the code comes from the cache) and the
+cached code, all of it Python holding the GIL: a large scoring run paid that before its
+first block, and no other thread could use the time ([performance](docs/performance.md)). So the scan's entry points are compiled (by numba, the first time a
 machine needs them) to object code with a C calling convention and cached; every later
 process loads that object with LLVM's own loader through llvmlite, without importing numba,
 and calls it through ctypes, which releases the GIL for the call as numba's ``nogil`` did.

@@ -2,7 +2,7 @@
 table, and Arrow string arrays in, ids out, through the machine code of ``scan_kernels``
 (loaded by ``machine_code``: no numba import once this machine has compiled it).
 
-Compiling takes a few seconds, once per machine; loading the cached code about 0.06 s.
+Compiling takes a few seconds, once per machine; later processes load the cached code.
 """
 
 from __future__ import annotations

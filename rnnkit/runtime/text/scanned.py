@@ -19,7 +19,7 @@ import pyarrow as pa
 from ..arrays import from_numpy, from_strings
 
 #: Below this many rows the reference is used, so small inputs never load the scan's machine
-#: code (about 0.1 s; the first time on a machine, numba compiles it: seconds); once the scan
+#: code (the first time on a machine, numba compiles it: seconds); once the scan
 #: is built it serves every batch.
 COMPILED_MIN_ROWS = 512
 #: An input of at least this many bytes starts loading the scan at once, on its own thread,
@@ -97,7 +97,7 @@ class ScannedTokenizer:
         return ids, np.minimum(counts, limit)
 
     def warm_up(self) -> None:
-        """Build the compiled scan and load its machine code now (about 0.1 s, most of it
+        """Build the compiled scan and load its machine code now (most of it
         loading LLVM's library) rather than in the first large batch."""
         scan = self._scan
         if scan is not None:

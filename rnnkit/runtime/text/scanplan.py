@@ -65,8 +65,8 @@ def unicode_tables(key: object, classify: Callable[[str], tuple[int, str]]):
     parameter of ``classify``'s rules) in memory and on disk. A lowercase that is not one
     code point, or depends on context (capital sigma), is REFERENCE.
 
-    On disk because building them calls ``classify`` 131,072 times: ~55 ms of Python holding
-    the GIL at the start of every large run, against ~1 ms to read them back. The key holds
+    On disk because building them calls ``classify`` 131,072 times, Python holding the GIL
+    at the start of every large run, where reading them back is a file read. The key holds
     the rules' source and Python's Unicode version: the module ``classify`` is written in
     and every module of this package, since a rule reads constants from its neighbours
     (rnnkit's reads its apostrophes from ``contract.py``)."""
