@@ -180,8 +180,16 @@ def test_a_three_class_bundle_scores_with_class_columns(tmp_path):
                                     "--summary", str(tmp_path / "run.json")])  # fmt: skip
     assert res.exit_code == 0, res.output
     out = pd.read_csv(io.StringIO(res.stdout))
-    assert list(out.columns) == ["id", "probability", "label", "status", "p_one", "p_two",
-                                 "p_three"]  # fmt: skip
+    assert list(out.columns) == [
+        "id",
+        "probability",
+        "label",
+        "status",
+        "p_one",
+        "p_two",
+        "p_three",
+        "review_id",
+    ]  # fmt: skip (the input's key, kept)
     ok = out[out.status == "ok"]
     p = ok[["p_one", "p_two", "p_three"]].to_numpy()
     assert np.allclose(ok["probability"], p.max(axis=1), atol=1e-6)
