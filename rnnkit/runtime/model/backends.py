@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingExtraError
+from .onnx_refs import MalformedOnnx, graph_node_count
 from .signature import INPUT_NAME, OUTPUT_NAME
 
 #: Rows per inference call. 256 rows of the seed's 100 steps keep onnxruntime's per-step
@@ -75,13 +76,27 @@ def as_rows(outputs, n: int) -> np.ndarray:
     return arr.reshape(n, -1) if arr.size and arr.size % n == 0 else arr.reshape(-1, 1)
 
 
+#: A graph with at least this many nodes is a long unrolled sequence model (the seed's
+#: folded graph has about 400, imdb-bigru-conv's about 20,000): it gets the session settings
+#: measured best for such graphs (``OnnxBackend``).
+LARGE_GRAPH_NODES = 2_000
+
+
 class OnnxBackend:
     """onnxruntime on the CPU.
 
     Session options, and why: one intra-op thread by default because rnnkit parallelises
     across batches (worker threads share this session), and a recurrent step is too small
-    to split across threads; sequential execution because the unrolled graph is a chain;
-    full graph optimisation, done once at load; no memory arena (see below).
+    to split across threads; sequential execution because the unrolled graph is a chain.
+    The rest depends on the graph's size, by measurement (docs/performance.md):
+
+    * a small graph (the seed's): full graph optimisation, done once at load in a few
+      milliseconds; no memory arena and no memory patterns, which keep every batch shape's
+      high-water mark alive and cost more memory than the allocations they save;
+    * a large one (a long sequence unrolled: ``LARGE_GRAPH_NODES`` or more): no graph
+      optimisation, which barely changes such a graph and took most of its start-up (3 to
+      5 times the session creation), and the memory arena on, which saves the fresh
+      allocation of every step's intermediates in every batch (30-40 % more rows/s).
     """
 
     name = "onnx"
@@ -89,18 +104,26 @@ class OnnxBackend:
     def __init__(self, path: str | Path | bytes, threads: int = 1) -> None:
         import onnxruntime as ort
 
+        data = path if isinstance(path, bytes) else Path(path).read_bytes()
+        try:
+            large = graph_node_count(data) >= LARGE_GRAPH_NODES
+        except MalformedOnnx:
+            large = False  # onnxruntime says what is wrong with it, below
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            if large
+            else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        )
         opts.log_severity_level = 3
-        # No arena: it keeps the high-water mark of every batch shape alive, which costs
-        # more memory than the allocations it saves on this small graph.
-        opts.enable_cpu_mem_arena = False
+        opts.enable_cpu_mem_arena = large
         # Memory patterns are planned and kept per input shape; every CSV block has its own
-        # row count, so they would pile up. Plain allocation is as fast on this graph.
+        # row count, so they would pile up.
         opts.enable_mem_pattern = False
+        self.large_graph = large
         model = path if isinstance(path, bytes) else os.fspath(path)
         self.session = ort.InferenceSession(
             model, sess_options=opts, providers=["CPUExecutionProvider"]

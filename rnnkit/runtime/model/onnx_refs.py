@@ -1,4 +1,5 @@
-"""Which files an ONNX model would make onnxruntime read: its external-data locations.
+"""Which files an ONNX model would make onnxruntime read (its external-data locations),
+and how many nodes its graph has.
 
 A tensor may keep its values in another file (``data_location = EXTERNAL``, with a
 ``location`` relative to the model file). onnxruntime follows such a reference wherever it
@@ -109,3 +110,13 @@ def external_data_locations(model: bytes) -> list[str]:
             if number in children and isinstance(value, memoryview):
                 stack.append((children[number], value, depth + 1))
     return found
+
+
+def graph_node_count(model: bytes) -> int:
+    """The number of nodes in a serialized ``ModelProto``'s main graph (not counting
+    subgraphs). Raises :class:`MalformedOnnx`."""
+    count = 0
+    for number, value in _fields(memoryview(model)):
+        if number == 7 and isinstance(value, memoryview):  # ModelProto.graph
+            count += sum(1 for n, _ in _fields(value) if n == 1)  # GraphProto.node
+    return count
