@@ -154,36 +154,36 @@ def describe(steps: Sequence[dict]) -> str:
     return ", then ".join(words)
 
 
-def run_steps(text: str, steps: Sequence[dict]) -> str:
-    """The reference: one text through every step."""
+def _through(value, steps: Sequence[dict], lower, strip, replace):
+    """``value`` through every step, each op done by the given function: the one walk over
+    the steps that both implementations share."""
     for step in steps:
-        op = step["op"]
-        if op == "lower":
-            text = text.translate(_ASCII_LOWER)
-        elif op == "strip":
-            text = text.strip(ASCII_WHITESPACE)
+        if step["op"] == "lower":
+            value = lower(value)
+        elif step["op"] == "strip":
+            value = strip(value)
         else:
-            text = python_regex(step["pattern"]).sub(
-                lambda _m, r=step["rewrite"]: r, text, count=0 if step["global"] else 1
-            )
-    return text
+            value = replace(value, step["pattern"], step["rewrite"], step["global"])
+    return value
+
+
+def run_steps(text: str, steps: Sequence[dict]) -> str:
+    """The reference: one text through every step (Python's ``re``)."""
+    return _through(
+        text, steps, lambda t: t.translate(_ASCII_LOWER), lambda t: t.strip(ASCII_WHITESPACE),
+        lambda t, pattern, rewrite, every: python_regex(pattern).sub(
+            lambda _m: rewrite, t, count=0 if every else 1
+        ),
+    )  # fmt: skip
 
 
 def run_steps_arrow(texts, steps: Sequence[dict]):
     """The fast path: an Arrow string array through every step (Arrow's RE2, GIL-free)."""
     import pyarrow.compute as pc
 
-    for step in steps:
-        op = step["op"]
-        if op == "lower":
-            texts = pc.ascii_lower(texts)
-        elif op == "strip":
-            texts = pc.ascii_trim_whitespace(texts)
-        else:
-            texts = pc.replace_substring_regex(
-                texts,
-                pattern=step["pattern"],
-                replacement=step["rewrite"],
-                max_replacements=None if step["global"] else 1,
-            )
-    return texts
+    return _through(
+        texts, steps, pc.ascii_lower, pc.ascii_trim_whitespace,
+        lambda t, pattern, rewrite, every: pc.replace_substring_regex(
+            t, pattern=pattern, replacement=rewrite, max_replacements=None if every else 1
+        ),
+    )  # fmt: skip
