@@ -21,8 +21,8 @@ from ..exporter.keras_graph import (
 )
 from ..runtime.errors import ModelFileError, UsageError
 from ..runtime.files import json_text
-from ..runtime.model.bundle import Bundle, new_manifest, write_parity_set
-from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
+from ..runtime.model.bundle import Bundle, write_parity_set
+from ..runtime.model.bundle_writer import check_bundle_target, write_bundle
 from ..runtime.model.parity import DEFAULT_ATOL, parity_rows
 from ..runtime.model.recording import write_source_outputs
 from ..runtime.model.signature import InputSpec, Signature
@@ -295,28 +295,22 @@ def import_model(
         model_entry["keras2"] = translation.to_dict()
     echo(f"model {model_path.name}: {model_entry['architecture']}")
     echo(f"output: {out_spec.kind}, classes {', '.join(out_spec.classes)}")
-    with new_bundle_dir(output, inputs) as work:
+
+    def write_files(work: Path) -> Signature:
         model.save(work / KERAS_FILE)
         entry = tokenizer.write(tok, work)
         write_parity_set(work, ids, text_labels)
         if source_rows is not None:
             write_source_outputs(work, *source_rows)
-        signature = Signature(InputSpec(maxlen, entry), out_spec)
-        bundle = Bundle(work, new_manifest(signature, model_entry, library_versions()))
-        bundle.manifest["metrics"] = {
-            "sample_accuracy": accuracy,
-            "reference_stats": reference_stats(ids, counts, tok),
-        }
-        bundle.manifest["data"] = {
-            "source": where,
-            "rows": len(texts),
-            "labelled": bool(known.any()),
-        }
         (work / "import.json").write_text(json_text(model_entry))
-        for name in sorted(os.listdir(work)):
-            bundle.record_file(name)
-        bundle.write_manifest()
-    bundle.path = Path(output)
+        return Signature(InputSpec(maxlen, entry), out_spec)
+
+    bundle = write_bundle(
+        output, inputs, write_files, model=model_entry, versions=library_versions(),
+        metrics={"sample_accuracy": accuracy,
+                 "reference_stats": reference_stats(ids, counts, tok)},
+        data={"source": where, "rows": len(texts), "labelled": bool(known.any())},
+    )  # fmt: skip
     acc = "" if accuracy is None else f"; Keras accuracy on the sample {accuracy:.4f}"
     echo(f"parity set: {len(texts)} texts from {where}{acc}")
     echo(f"bundle written to {bundle.path}; next: rnnkit export {bundle.path} --format all")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -18,11 +17,10 @@ from ..runtime.model.bundle import (
     SPEC_FILE,
     TOKENIZER_FILE,
     Bundle,
-    new_manifest,
     rnnkit_signature,
     write_parity_set,
 )
-from ..runtime.model.bundle_writer import check_bundle_target, new_bundle_dir
+from ..runtime.model.bundle_writer import check_bundle_target, write_bundle
 from ..runtime.model.signature import BINARY, MULTICLASS, InputSpec, OutputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer
@@ -279,7 +277,7 @@ def train(
         "text_column": text_column,
         "label_column": label_column,
     }
-    bundle = write_bundle(
+    bundle = write_trained_bundle(
         Path(output), cfg, model, tokenizer, metrics, (x_test, split.test_labels), origin, spec,
         inputs=[data], proof=proof,
     )  # fmt: skip
@@ -287,7 +285,7 @@ def train(
     return bundle
 
 
-def write_bundle(
+def write_trained_bundle(
     out: Path,
     cfg: TrainConfig,
     model,
@@ -299,34 +297,29 @@ def write_bundle(
     inputs: list = (),
     proof: dict | None = None,
 ) -> Bundle:
-    """Write every bundle file into a sibling partial folder and swap it in: a crash never
-    leaves half a bundle. ``inputs``: the run's input files, which ``out`` may not hold."""
-    with new_bundle_dir(out, inputs) as work:
+    """The trained model's bundle (``bundle_writer.write_bundle``: complete or absent).
+    ``inputs``: the run's input files, which ``out`` may not hold."""
+
+    def write_files(work: Path) -> Signature:
         # Saved without optimizer state: the bundle carries an inference model (1/3 the size).
         inference_model = build_model(cfg, compile=False)
         inference_model.set_weights(model.get_weights())
         inference_model.save(work / KERAS_FILE)
         signature = write_tokenizer(tokenizer, work, output, proof)
-        ids, labels = parity_set
         # The held-out inputs travel with the model: export and verify need no training data.
-        write_parity_set(work, ids, labels)
+        write_parity_set(work, *parity_set)
         (work / "config.json").write_text(json_text(cfg.to_dict()))
         (work / "metrics.json").write_text(json_text(metrics))
         write_history(metrics["history"], work / "history.csv")
         save_plot(metrics["history"], work / "training.png")
-        model_entry = {"origin": "trained", "cell": cfg.cell, "config": cfg.to_dict()}
-        model_entry["architecture"] = cfg.describe()
-        bundle = Bundle(
-            work,
-            new_manifest(signature, model_entry, metrics["versions"]),
-        )
-        bundle.manifest["metrics"] = {k: v for k, v in metrics.items() if k != "history"}
-        bundle.manifest["data"] = origin
-        for name in sorted(os.listdir(work)):
-            bundle.record_file(name)
-        bundle.write_manifest()
-    bundle.path = out
-    return bundle
+        return signature
+
+    model_entry = {"origin": "trained", "cell": cfg.cell, "config": cfg.to_dict()}
+    model_entry["architecture"] = cfg.describe()
+    return write_bundle(
+        out, inputs, write_files, model=model_entry, versions=metrics["versions"],
+        metrics={k: v for k, v in metrics.items() if k != "history"}, data=origin,
+    )  # fmt: skip
 
 
 def write_tokenizer(tokenizer, folder: Path, output: OutputSpec | None, proof: dict | None):

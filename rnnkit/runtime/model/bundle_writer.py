@@ -13,13 +13,14 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..errors import OverwriteError
 from ..files import is_inside, partial_dir
 from ..signals import deferred
-from .bundle import MANIFEST, SCHEMA
+from .bundle import MANIFEST, SCHEMA, Bundle, new_manifest
+from .signature import Signature
 
 _ADVICE = "give -o a new folder name (rnnkit creates it)"
 
@@ -104,3 +105,29 @@ def new_bundle_dir(out: str | os.PathLike, inputs: Iterable = ()):
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def write_bundle(
+    out: str | os.PathLike,
+    inputs: Iterable,
+    write_files: Callable[[Path], Signature],
+    *,
+    model: dict,
+    versions: dict,
+    metrics: dict,
+    data: dict,
+) -> Bundle:
+    """The one sequence every bundle is written by (``train``, ``import``): a partial
+    folder beside ``out``; ``write_files(folder)`` writes the model, tokenizer and parity
+    files there and returns the signature; the manifest lists every file's hash; then the
+    folder replaces ``out`` (see :func:`new_bundle_dir`)."""
+    with new_bundle_dir(out, inputs) as work:
+        signature = write_files(work)
+        bundle = Bundle(work, new_manifest(signature, model, versions))
+        bundle.manifest["metrics"] = metrics
+        bundle.manifest["data"] = data
+        for name in sorted(os.listdir(work)):
+            bundle.record_file(name)
+        bundle.write_manifest()
+    bundle.path = Path(out)
+    return bundle
