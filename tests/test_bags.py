@@ -94,6 +94,7 @@ def test_a_bag_model_imports_exports_and_scores_like_keras(texts, tmp_path, mode
     out, _ = _string_model_scores_like_keras(model, texts, tmp_path)
     card = CliRunner().invoke(main, ["info", str(out)]).output
     assert f"({mode})" in card and "text-vectorization-bag" in card
+    assert "the whole text as a bag of" in card and "token_ids [batch, n-grams]" in card
 
 
 def test_a_functional_bag_model_with_a_custom_standardize_and_logits(texts, tmp_path):

@@ -269,7 +269,8 @@ def export_tflite(
 ) -> list[ParityResult]:
     results = []
     for variant in ("fp32", *[q for q in quantize if q in tflite_export.VARIANTS]):
-        tmp = staged.path("tflite", variant, {"graph_form": "keras-unrolled"})
+        form = "keras-bag" if bag_input(staged.bundle) else "keras-unrolled"
+        tmp = staged.path("tflite", variant, {"graph_form": form})
         tmp.write_bytes(
             tflite_export.convert(
                 keras_model, inputs.ids.shape[1], variant, bag=bag_input(staged.bundle)

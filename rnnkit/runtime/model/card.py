@@ -83,8 +83,7 @@ def model_card(bundle: Bundle) -> str:
         )
     lines.append(
         f"  tokenizer    {tok.get('kind', 'rnnkit')}: {tok.get('words')} words (vocab_size "
-        f"{tok['vocab_size']}), maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, "
-        f"truncating {tok.get('truncating', 'pre')}, sha256 {tok['fingerprint'][:12]}…"
+        f"{tok['vocab_size']}), {_reads(tok)}, sha256 {tok['fingerprint'][:12]}…"
     )
     if tok.get("standardize"):
         lines.append(
@@ -118,7 +117,7 @@ def model_card(bundle: Bundle) -> str:
         else "the most probable class"
     )
     lines.append(
-        f"  signature    token_ids [batch, {sig.input.maxlen}] int32 -> probability "
+        f"  signature    token_ids [batch, {sig.input.maxlen or 'n-grams'}] int32 -> probability "
         f"[batch, {out.units}]: {out.kind}, classes {', '.join(out.classes)}; label: {decision}"
     )
     formats = m.get("formats", {})
@@ -159,6 +158,15 @@ def shipped_models_listing() -> str:
             f"{architecture(m['model'], bundle.signature.output.units)}"
         )
     return "\n".join(lines)
+
+
+def _reads(tok: dict) -> str:
+    """What of a text the spec reads: a window of ids, or a bag of the whole text."""
+    if tok.get("maxlen"):
+        return (f"maxlen {tok['maxlen']}, padding {tok.get('padding', 'pre')}, truncating "
+                f"{tok.get('truncating', 'pre')}")  # fmt: skip
+    widths = "/".join(str(w) for w in tok.get("ngrams", [1]))
+    return f"the whole text as a bag of {widths}-grams ({tok.get('output_mode')})"
 
 
 def _known(number) -> bool:
