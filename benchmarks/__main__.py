@@ -660,6 +660,16 @@ def markdown(res: dict) -> str:
     return "\n".join(parts) + "\n"
 
 
+def write_results(res: dict, folder: str, stem: str) -> None:
+    """``res`` as ``FOLDER/STEM.json`` and ``.md`` (the tables), and the tables printed."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
+    text = markdown(res)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (< 2 minutes)")
@@ -712,13 +722,7 @@ def main() -> None:
         res["memory"] = memory(
             str(bundle.path), everything, (5_000, 10_000) if q else (100_000, 1_000_000), work
         )
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = res["date"] + ("-quick" if q else "")
-    (out / f"{stem}.json").write_text(json.dumps(res, indent=2) + "\n")
-    text = markdown(res)
-    (out / f"{stem}.md").write_text(text)
-    print(text)
+    write_results(res, args.output, res["date"] + ("-quick" if q else ""))
 
 
 if __name__ == "__main__":

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import tempfile
 from pathlib import Path
 
-from .__main__ import HERE, bag_model, machine, make_csv, markdown
+from .__main__ import HERE, bag_model, machine, make_csv, write_results
 
 
 def main() -> None:
@@ -33,12 +32,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         src = make_csv(split.train_texts + split.test_texts, args.rows, Path(tmp) / "e2e.csv")
         res["bag"] = bag_model(src, args.rows, args.bundle)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{res['date']}-bag.json").write_text(json.dumps(res, indent=2) + "\n")
-    text = markdown(res)
-    (out / f"{res['date']}-bag.md").write_text(text)
-    print(text)
+    write_results(res, args.output, f"{res['date']}-bag")
 
 
 if __name__ == "__main__":

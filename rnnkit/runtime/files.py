@@ -8,7 +8,7 @@
   target removes such leftovers, but only those of its own pattern, made on this host by
   a process that no longer exists (a concurrent run's partial file is left alone).
 * Two names are the same file when they are the same inode: symlinks and hard links
-  included.
+  included (``first_same_file``).
 """
 
 from __future__ import annotations
@@ -127,12 +127,6 @@ def _identity(path: str | os.PathLike) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return st.st_dev, st.st_ino
-
-
-def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` are one existing file (through symlinks and hard links)."""
-    ia = _identity(a)
-    return ia is not None and ia == _identity(b)
 
 
 def first_same_file(target: str | os.PathLike, paths: Iterable[str | os.PathLike]):

@@ -151,6 +151,7 @@ class Bundle:
     _external_checked: set[str] = field(default_factory=set, repr=False)
     #: sha256 of manifest.json as read: the bundle's digest (it lists every file's hash).
     digest: str = ""
+    _tokenizer: object = field(default=None, repr=False)
 
     # -- reading --------------------------------------------------------------------------
 
@@ -266,7 +267,13 @@ class Bundle:
         )
 
     def tokenizer(self) -> Tokenizer:
-        """The tokenizer the signature names, checked against its fingerprint."""
+        """The tokenizer the signature names, checked against its fingerprint; read once
+        per opened bundle (export asks for it at every step)."""
+        if self._tokenizer is None:
+            self._tokenizer = self._read_tokenizer()
+        return self._tokenizer
+
+    def _read_tokenizer(self) -> Tokenizer:
         spec = self.signature.input.tokenizer
         tok_path = self.member(spec.get("file"), f"{self.tokenizer_entry}.file")
         load = TOKENIZER_LOADERS[self.signature.input.kind]  # the signature checked the kind
