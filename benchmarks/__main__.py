@@ -643,6 +643,8 @@ def markdown(res: dict) -> str:
         "recipes": "Recipes** (one bundle per recipe, `--recipes`; same columns, same file)",
         "bag": "A bag of bigrams** (`--bag`: the bow-bigram recipe's bundle on the end-to-end "
         "file, against Keras's predict on the same raw strings)",
+        "mlflow": "MLflow's route** (`python -m benchmarks.mlflow_route`: the bundle saved as "
+        "an MLflow model, the end-to-end file scored as a whole process each way, median of 3)",
         "cold_start": "Cold start** (10-row CSV, whole process, median)",
         "memory": "Memory** (`rnnkit score` to parquet)",
         "memory_by_part": "Memory by part** (`python -m benchmarks.memory_parts`: a fresh "

@@ -32,6 +32,24 @@ def _choice(*names: str, choices, default, help: str | None = None):
     )
 
 
+def _signed_by(command):
+    """``--public-key`` and ``--signature``: the options of every command that reads a
+    bundle it can refuse for its signature."""
+    command = click.option(
+        "--signature",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The bundle's signature file (default: model.sig inside the bundle).",
+    )(command)
+    return click.option(
+        "--public-key",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Refuse the bundle unless it is signed with this key's private key (an "
+        "OpenSSF model-signing signature; needs rnnkit[sign]). Checked before anything else.",
+    )(command)
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -347,6 +365,13 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
             size = done.manifest["files"][entry["file"]]["bytes"]
             click.echo(f"wrote {done.path / entry['file']} ({size / 1e6:.2f} MB, {f} {variant})")
     click.echo(f"manifest: {done.path / 'manifest.json'}")
+    from .runtime.model.signing import SIGNATURE_FILE
+
+    if (done.path / SIGNATURE_FILE).is_file():  # signed before this export: now stale
+        _err(
+            f"rnnkit: warning: {done.path / SIGNATURE_FILE} was made before this export and "
+            "no longer matches the bundle; sign it again (rnnkit sign)"
+        )
 
 
 @main.command()
@@ -363,24 +388,35 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
     is_flag=True,
     help="Replay the recorded Keras outputs even when TensorFlow is installed.",
 )
-def verify(bundle, atol, recorded) -> None:
+@_signed_by
+def verify(bundle, atol, recorded, public_key, signature) -> None:
     """Check that a bundle's exported models still say what Keras said, and print a table.
 
     With TensorFlow installed, Keras runs live, and the outputs recorded at export are
     checked against the .keras file too. Without it (the light install), the recorded
     Keras outputs are replayed through every installed runtime (onnxruntime always;
-    LiteRT with rnnkit[tflite]). Exits non-zero on a changed file or any failed check.
+    LiteRT with rnnkit[tflite]). With --public-key, the bundle's signature is checked
+    first. Exits non-zero on a changed file or any failed check.
 
     \b
     Examples:
       rnnkit verify                      # the bundle `rnnkit score` would use
       rnnkit verify runs/imdb --recorded
+      rnnkit verify runs/imdb --public-key team.pub
     """
     from .runtime.model.parity import table
     from .verify import verify as run_verify
 
     _quiet_tensorflow()
-    report = run_verify(bundle, atol=atol, live=False if recorded else None)
+    report = run_verify(
+        bundle,
+        atol=atol,
+        live=False if recorded else None,
+        public_key=public_key,
+        signature=signature,
+    )
+    if report.signed is not None:
+        click.echo(f"signature: {report.signed} matches {public_key} over every file")
     if not report.results:
         raise click.ClickException("nothing to verify: the bundle has no exported models")
     click.echo(f"checked against: {report.mode}")
@@ -392,6 +428,48 @@ def verify(bundle, atol, recorded) -> None:
             "parity check failed: "
             + "; ".join(r.describe() for r in report.results if not r.passed)
         )
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(file_okay=False))
+@click.option(
+    "--private-key",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Elliptic-curve private key, PEM (P-256, P-384 or P-521).",
+)
+@click.option(
+    "--signature",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the signature (default: model.sig inside the bundle).",
+)
+@click.option(
+    "--key-password",
+    envvar="RNNKIT_KEY_PASSWORD",
+    default=None,
+    help="The private key's password, if it is encrypted (better: set RNNKIT_KEY_PASSWORD).",
+)
+def sign(bundle, private_key, signature, key_password) -> None:
+    """Sign every file of a bundle, in the OpenSSF model-signing format (needs rnnkit[sign]).
+
+    The bundle's hashes are checked first; the signature covers every file in the folder
+    but itself. Sign after the last export: exporting again changes the bundle. Anyone
+    with the public key checks it with `rnnkit verify --public-key` (or the upstream
+    `model_signing verify key`), and `rnnkit score --public-key` refuses a bundle that
+    fails the check.
+
+    \b
+    Examples:
+      openssl ecparam -name prime256v1 -genkey -noout | openssl pkcs8 -topk8 -nocrypt -out key.pem
+      openssl ec -in key.pem -pubout -out key.pub
+      rnnkit sign runs/imdb --private-key key.pem
+      rnnkit score reviews.csv --model runs/imdb --public-key key.pub
+    """
+    from .runtime.model.bundle import Bundle
+
+    written = Bundle.open(bundle).sign(private_key, signature=signature, password=key_password)
+    click.echo(f"signed {bundle}: {written}")
 
 
 @main.command()
@@ -533,6 +611,7 @@ def models() -> None:
     default=None,
     help="Spark partitions to score in (default: the cluster's parallelism).",
 )
+@_signed_by
 def score(
     sources,
     output,
@@ -556,6 +635,8 @@ def score(
     engine,
     master,
     partitions,
+    public_key,
+    signature,
 ) -> None:
     """Score raw reviews without TensorFlow: files, folders, globs or '-' (stdin), as
     CSV/TSV, Parquet or JSON Lines (by extension; .gz works for text formats).
@@ -573,6 +654,7 @@ def score(
       rnnkit score exports/ "more/2026-*.jsonl.gz" extra.parquet -o all.parquet
       rnnkit score tweets.csv --diagnostics --summary run.json
       rnnkit score reviews.csv --model imdb-bigru-conv   # the stronger shipped model
+      rnnkit score reviews.csv --model runs/imdb --public-key team.pub   # signed only
       cat reviews.csv | rnnkit score - --text-column body --format jsonl
       rnnkit score reviews/ --engine spark -o scores/
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
@@ -601,6 +683,8 @@ def score(
         diagnostics=diagnostics,
         summary=summary_path,
         on_bundle=announce,
+        public_key=public_key,
+        signature=signature,
     )
     if engine == "spark":
         try:

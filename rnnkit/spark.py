@@ -361,12 +361,14 @@ def score_files(
     delimiter: str | None = None,
     summary: str | os.PathLike | None = None,
     on_bundle: Callable[[Bundle], None] | None = None,
+    public_key: str | os.PathLike | None = None,
+    signature: str | os.PathLike | None = None,
     **options,
 ) -> ScoreSummary:
     """``rnnkit score --engine spark``: read, score, write a directory; the same summary as
     the local engine. ``options`` are :func:`score_dataframe`'s (``id_column``, ``model``,
     ``backend``, ``threshold``, ``keep_columns``, ``partitions``, ``diagnostics``), with its
-    defaults.
+    defaults. ``public_key`` and ``signature``: as for the local engine's ``score_files``.
 
     Spark's own failures are raised as :class:`SparkJobError` with the root cause.
     """
@@ -386,7 +388,7 @@ def score_files(
     opts = dict(bound.arguments)
     del opts["df"], opts["text_column"], opts["tally_columns"]
     check_options(opts["threshold"])
-    bundle = open_bundle(opts["model"], opts["backend"], on_bundle)
+    bundle = open_bundle(opts["model"], opts["backend"], on_bundle, public_key, signature)
     opts["model"] = bundle.path
     try:
         spark = session(master)

@@ -10,8 +10,11 @@ It lives here, above both sides, so that the light package never imports the hea
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from .runtime.model.bundle import resolve_bundle_path
 from .runtime.model.parity import ParityResult
 from .runtime.model.verify import installed, verify_recorded
 
@@ -21,21 +24,37 @@ class VerifyReport:
     mode: str  # "live Keras" or "recorded Keras outputs"
     results: list[ParityResult]
     skipped: list[str]
+    #: The signature checked first (``None``: no public key was given).
+    signed: Path | None = None
 
     @property
     def passed(self) -> bool:
         return bool(self.results) and all(r.passed for r in self.results)
 
 
-def verify(path=None, *, atol: float | None = None, live: bool | None = None) -> VerifyReport:
-    """``rnnkit verify``. ``live`` (default: when TensorFlow is installed) re-runs Keras and
-    also checks the recording against the ``.keras`` file; otherwise the recorded outputs
-    are replayed through every installed runtime."""
+def verify(
+    path=None,
+    *,
+    atol: float | None = None,
+    live: bool | None = None,
+    public_key: str | os.PathLike | None = None,
+    signature: str | os.PathLike | None = None,
+) -> VerifyReport:
+    """``rnnkit verify``. With ``public_key``, the bundle's signature (default
+    ``BUNDLE/model.sig``) is checked before anything else. ``live`` (default: when
+    TensorFlow is installed) re-runs Keras and also checks the recording against the
+    ``.keras`` file; otherwise the recorded outputs are replayed through every installed
+    runtime."""
+    signed = None
+    if public_key is not None:
+        from .runtime.model.signing import check_signature
+
+        signed = check_signature(resolve_bundle_path(path)[0], public_key, signature=signature)
     if live is None:
         live = installed("tensorflow")
     if live:
         from .exporter.export import verify_bundle
 
-        return VerifyReport("live Keras", verify_bundle(path, atol=atol), [])
+        return VerifyReport("live Keras", verify_bundle(path, atol=atol), [], signed)
     results, skipped = verify_recorded(path, atol=atol)
-    return VerifyReport("recorded Keras outputs", results, skipped)
+    return VerifyReport("recorded Keras outputs", results, skipped, signed)

@@ -156,12 +156,26 @@ class Bundle:
     # -- reading --------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike | None = None, *, verify: bool = True) -> Bundle:
-        """Resolve (see :func:`resolve_bundle_path`), read the manifest, check every hash."""
+    def open(
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        verify: bool = True,
+        public_key: str | os.PathLike | None = None,
+        signature: str | os.PathLike | None = None,
+    ) -> Bundle:
+        """Resolve (see :func:`resolve_bundle_path`), read the manifest, check every hash.
+
+        With ``public_key``, the bundle's signature (``signature``, default
+        ``BUNDLE/model.sig``) is checked first, before any of its files is read."""
         resolved, reason = resolve_bundle_path(path)
         manifest_path = resolved / MANIFEST
         if not resolved.is_dir():
             raise BundleError(f"{resolved}: no such bundle directory{_shipped_hint(path)}")
+        if public_key is not None:
+            from .signing import check_signature  # the sign extra, only when asked for
+
+            check_signature(resolved, public_key, signature=signature)
         if not manifest_path.is_file():
             raise BundleError(f"{manifest_path}: missing; is {resolved} an rnnkit bundle?")
         bundle = cls(resolved, {}, reason)
@@ -354,6 +368,21 @@ class Bundle:
         self._external_checked.add(name)
 
     # -- writing (used by train/export; plain file I/O, no TensorFlow) ---------------------
+
+    def sign(
+        self,
+        private_key: str | os.PathLike,
+        *,
+        signature: str | os.PathLike | None = None,
+        password: str | None = None,
+    ) -> Path:
+        """Sign every file of this bundle in the OpenSSF model-signing format (needs
+        ``rnnkit[sign]``); returns the signature's path (default ``BUNDLE/model.sig``).
+        Only an intact bundle is signed: every hash is checked again first."""
+        from .signing import sign_folder
+
+        Bundle.open(self.path)  # the files as they are now, the manifest included
+        return sign_folder(self.path, private_key, signature=signature, password=password)
 
     def record_file(self, name: str) -> None:
         target = self.file(name)

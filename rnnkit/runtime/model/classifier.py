@@ -18,6 +18,23 @@ from .statuses import EMPTY_CODE, MISSING_CODE, NO_OUTPUT_CODE, NO_WORDS_CODE, O
 from .verify import self_check
 
 
+def text_array(texts: Sequence[object]) -> pa.Array:
+    """Texts as Arrow strings: ``None`` and a float NaN (pandas's missing value) are
+    missing texts (status ``missing_text``); anything else that is not a string is refused."""
+    values = []
+    for k, text in enumerate(texts):
+        if text is None or (isinstance(text, float) and text != text):
+            values.append(None)
+        elif isinstance(text, str):
+            values.append(text)
+        else:
+            raise UsageError(
+                f"text {k}: expected a string (or None for a missing text), got "
+                f"{type(text).__name__} {text!r:.40}"
+            )
+    return pa.array(values, type=pa.large_string())
+
+
 class SentimentModel:
     """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``
     for a binary model; ``[n, classes]`` probabilities for a multi-class one."""
@@ -84,7 +101,7 @@ class SentimentModel:
         ``(n, classes)``. A text with no words gets NaN. With ``labels=True`` also the
         decision: binary, a boolean array (True = positive at ``threshold``, default the
         signature's); multi-class, the class names (None where there is no score)."""
-        probs, _, _ = self.score_arrow(pa.array(list(texts), type=pa.large_string()))
+        probs, _, _ = self.score_arrow(text_array(texts))
         out = probs[:, 0] if self.output.kind == BINARY else probs
         if not labels:
             return out
@@ -100,11 +117,18 @@ class SentimentModel:
 
 
 def load(
-    path: str | os.PathLike | None = None, *, backend: str = "onnx", threads: int = 1
+    path: str | os.PathLike | None = None,
+    *,
+    backend: str = "onnx",
+    threads: int = 1,
+    public_key: str | os.PathLike | None = None,
+    signature: str | os.PathLike | None = None,
 ) -> SentimentModel:
     """Load a bundle (default: $RNNKIT_MODEL, ./rnnkit-model, else the shipped model).
 
     Every file is checked against the manifest's sha256, and the backend must reproduce
-    Keras's recorded outputs on a slice of the parity set, before anything is scored.
+    Keras's recorded outputs on a slice of the parity set, before anything is scored. With
+    ``public_key``, the bundle's signature (default ``BUNDLE/model.sig``) is checked first.
     """
-    return SentimentModel(Bundle.open(path), backend=backend, threads=threads)
+    bundle = Bundle.open(path, public_key=public_key, signature=signature)
+    return SentimentModel(bundle, backend=backend, threads=threads)

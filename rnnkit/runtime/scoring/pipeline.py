@@ -41,9 +41,16 @@ def check_options(threshold: float | None) -> None:
         raise UsageError(f"--threshold must be within [0, 1], got {threshold}")
 
 
-def open_bundle(model, backend: str, on_bundle: Callable[[Bundle], None] | None) -> Bundle:
-    """Open and check the bundle, and fail before reading any input if ``backend`` is absent."""
-    bundle = Bundle.open(model)
+def open_bundle(
+    model,
+    backend: str,
+    on_bundle: Callable[[Bundle], None] | None,
+    public_key: str | os.PathLike | None = None,
+    signature: str | os.PathLike | None = None,
+) -> Bundle:
+    """Open and check the bundle (its signature first, given a ``public_key``), and fail
+    before reading any input if ``backend`` is absent."""
+    bundle = Bundle.open(model, public_key=public_key, signature=signature)
     bundle.format_file(backend)
     if on_bundle is not None:
         on_bundle(bundle)
@@ -177,6 +184,8 @@ def score_files(
     summary: str | os.PathLike | None = None,
     stdout=None,
     on_bundle: Callable[[Bundle], None] | None = None,
+    public_key: str | os.PathLike | None = None,
+    signature: str | os.PathLike | None = None,
 ) -> ScoreSummary:
     """Score every row of ``sources`` into ``output`` (None/``-``: stdout).
 
@@ -190,6 +199,8 @@ def score_files(
     ``truncated``. A row that cannot be scored keeps its place with an empty probability
     and label. The returned summary (also written as JSON to ``summary``) holds the counts,
     and the input's word statistics beside training's, with drift warnings.
+    ``public_key``: refuse a bundle that is not signed with its private key (the signature
+    at ``signature``, default ``BUNDLE/model.sig``), before anything is read.
     """
     started = time.perf_counter()
     timing: dict[str, float] = {}
@@ -199,7 +210,7 @@ def score_files(
     paths = expand_sources(sources)  # names only: a missing file is said before the model
     outputs = {"-o": out_name, "--summary": None if summary is None else str(summary)}
     check_targets(outputs, paths, resolve_bundle_path(model)[0])
-    bundle = open_bundle(model, backend, on_bundle)
+    bundle = open_bundle(model, backend, on_bundle, public_key, signature)
     plan = plan_inputs(
         sources,
         paths,
