@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -352,9 +353,13 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
     """
     _need_train_extra()
     from .exporter.export import export_bundle
+    from .runtime.model.bundle import manifest_digest
     from .runtime.model.parity import table
+    from .runtime.model.signing import SIGNATURE_FILE
 
     formats = ("onnx", "tflite") if fmt == "all" else (fmt,)
+    signature = Path(bundle or DEFAULT_BUNDLE_DIR) / SIGNATURE_FILE
+    signed_digest = manifest_digest(signature.parent) if signature.is_file() else None
     done, results = export_bundle(
         bundle or DEFAULT_BUNDLE_DIR, formats, quantize=quantize, atol=atol, echo=click.echo,
         measure_seconds=measure_forms,
@@ -365,11 +370,9 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
             size = done.manifest["files"][entry["file"]]["bytes"]
             click.echo(f"wrote {done.path / entry['file']} ({size / 1e6:.2f} MB, {f} {variant})")
     click.echo(f"manifest: {done.path / 'manifest.json'}")
-    from .runtime.model.signing import SIGNATURE_FILE
-
-    if (done.path / SIGNATURE_FILE).is_file():  # signed before this export: now stale
+    if signed_digest not in (None, manifest_digest(done.path)):  # the signature went stale
         _err(
-            f"rnnkit: warning: {done.path / SIGNATURE_FILE} was made before this export and "
+            f"rnnkit: warning: {signature} was made before this export and "
             "no longer matches the bundle; sign it again (rnnkit sign)"
         )
 

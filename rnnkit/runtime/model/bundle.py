@@ -116,6 +116,15 @@ def shipped_names() -> list[str]:
     return sorted(bundle_names(shipped_models_dir()), key=lambda name: name != SHIPPED_NAME)
 
 
+def manifest_digest(folder: str | os.PathLike) -> str | None:
+    """The sha256 of a bundle's manifest as it is on disk (``None``: there is none). The
+    manifest lists every file's hash: an unchanged digest means unchanged files."""
+    try:
+        return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` file, never unpickling anything."""
     try:
