@@ -156,7 +156,10 @@ def test_an_imported_model_scores_raw_text_like_keras_on_every_runtime(name, imp
     np.testing.assert_allclose(ref, keras_out, rtol=0, atol=1e-5)  # NaN where Keras has NaN
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["origin"] == "imported"
-    assert manifest["formats"]["onnx"]["fp32"]["graph_form"] == "layers"
+    # ONNX's own recurrent ops where a recurrent layer reads unmasked steps.
+    fusable = name in ("simple-rnn", "bigru-max-ave", "gru-logits")
+    graph_form = manifest["formats"]["onnx"]["fp32"]["graph_form"]
+    assert graph_form == ("layers-fused" if fusable else "layers"), graph_form
     if name == "gru-masked-stacked-backwards":  # what changes a layer's meaning is shown
         assert (
             "mask_zero) -> GRU(5, tanh, return_sequences, go_backwards) -> GRU(4, tanh)"
@@ -333,6 +336,61 @@ def test_registry_masks_match_keras_on_pre_and_post_padding():
     for out in (got, ref):
         assert np.array_equal(np.isnan(out), np.isnan(expected))
         assert np.nanmax(np.abs(out - expected)) <= 1e-5
+
+
+FUSED_CASES = {
+    "bigru-concat": lambda: [L.Bidirectional(L.GRU(4))],
+    "gru-reset-before, sequences": lambda: [
+        L.GRU(4, reset_after=False, return_sequences=True),
+        L.GlobalMaxPooling1D(),
+    ],
+    "bilstm-sum, sequences, then lstm": lambda: [
+        L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode="sum"),
+        L.LSTM(3),
+    ],
+    "bisimplernn-ave": lambda: [L.Bidirectional(L.SimpleRNN(4), "ave")],
+    "relu simplernn (stays unrolled)": lambda: [L.SimpleRNN(4, activation="relu")],
+    "backwards gru, last": lambda: [L.GRU(4, go_backwards=True)],
+    "backwards lstm, sequences (stays unrolled)": lambda: [
+        L.LSTM(4, go_backwards=True, return_sequences=True),
+        L.GlobalAveragePooling1D(),
+    ],
+    "conv then bigru-mul, no bias": lambda: [
+        L.Conv1D(5, 3, padding="same", activation="relu"),
+        L.Bidirectional(L.GRU(4, use_bias=False), merge_mode="mul"),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(FUSED_CASES))
+def test_the_fused_form_computes_what_keras_computes(case):
+    """ONNX's own RNN/GRU/LSTM ops (the layers-fused form) against Keras, on both ONNX
+    runtimes: gate orders, biases, directions, merge modes and sequences."""
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    from rnnkit.exporter.keras_graph import to_onnx
+
+    ids = np.random.default_rng(1).integers(0, VOCAB, (40, MAXLEN)).astype(np.int32)
+    keras.utils.set_random_seed(5)
+    model = _seq(L.Embedding(VOCAB, 6), *FUSED_CASES[case](), L.Dense(1, activation="sigmoid"))
+    expected = model.predict(ids, verbose=0)
+    fused = to_onnx(model, MAXLEN, 1, fused_rnn=True)
+    fused_ops = {n.op_type for n in fused.graph.node} & {"RNN", "GRU", "LSTM"}
+    assert bool(fused_ops) != ("stays unrolled" in case), fused_ops
+    got = ort.InferenceSession(fused.SerializeToString()).run(None, {"token_ids": ids})[0]
+    ref = ReferenceEvaluator(fused).run(None, {"token_ids": ids})[0]
+    for out in (got, ref):
+        assert np.abs(out - expected).max() <= 1e-5
+
+
+def test_a_masked_recurrent_layer_is_never_fused():
+    """ONNX's ops take the kept steps first (``sequence_lens``); Keras's masks do not."""
+    from rnnkit.exporter.keras_graph import to_onnx
+
+    model = _seq(L.Embedding(VOCAB, 6, mask_zero=True), L.Bidirectional(L.GRU(4)), L.Dense(1))
+    ops = {n.op_type for n in to_onnx(model, MAXLEN, 1, fused_rnn=True).graph.node}
+    assert not ops & {"RNN", "GRU", "LSTM"}
 
 
 # -- untrusted files: a clear error, never a crash or a hang (issue 22, item 3) ------------

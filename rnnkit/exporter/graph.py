@@ -15,7 +15,10 @@ OPSET = 13
 
 
 class GraphBuilder:
-    def __init__(self) -> None:
+    def __init__(self, fused_rnn: bool = False) -> None:
+        #: Emit ONNX's own RNN/GRU/LSTM ops where they compute what Keras computes (the
+        #: ``layers-fused`` form), instead of unrolling every step.
+        self.fused_rnn = fused_rnn
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._names: set[str] = set()

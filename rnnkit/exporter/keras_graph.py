@@ -215,17 +215,20 @@ def bag_problem(model, depth: int) -> str | None:
     return None if rows == depth else f"{reader.where()} has {rows} inputs, the bag {depth}"
 
 
-def to_onnx(model, maxlen: int, units: int, bag: BagInput | None = None) -> onnx.ModelProto:
+def to_onnx(
+    model, maxlen: int, units: int, bag: BagInput | None = None, fused_rnn: bool = False
+) -> onnx.ModelProto:
     """The model as one ONNX graph: int32 ids ``[batch, maxlen]`` in, float32 ``[batch,
     units]`` out, every layer emitted by its registry entry. With ``bag``, the ids are a
-    bag's (``[batch, n]``, any n), and the Dense layer that reads them gathers its rows."""
+    bag's (``[batch, n]``, any n), and the Dense layer that reads them gathers its rows.
+    ``fused_rnn``: recurrent layers as ONNX's own ops where they fit (else unrolled)."""
     calls, output_key = layer_calls(model)
     found = call_problems(calls)
     if bag is not None:
         found += [p for p in [bag_problem(model, bag.depth)] if p]
     if found:
         raise UnsupportedModel("; ".join(found))
-    g = GraphBuilder()
+    g = GraphBuilder(fused_rnn=fused_rnn)
     width = "ngrams" if bag is not None else maxlen
     tensors = {INPUT_KEY: Tensor(INPUT_NAME, (width,))}
     for call in calls:

@@ -1,4 +1,5 @@
-"""SimpleRNN, LSTM and GRU (alone or inside Bidirectional), unrolled step by step.
+"""SimpleRNN, LSTM and GRU (alone or inside Bidirectional): unrolled step by step, or (the
+``layers-fused`` form) as ONNX's own ``RNN``/``GRU``/``LSTM`` op where nothing is masked.
 
 Masking follows Keras's own loop (``keras/src/backend/tensorflow/rnn.py``): at a masked step
 the state is carried unchanged and the output repeats the previous one (zeros before any
@@ -12,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from .registry import Tensor, activate, activation_problem, register, weight
+from .registry import Tensor, activate, activation_name, activation_problem, register, weight
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
@@ -137,6 +138,106 @@ def run_rnn(g, layer, x: Tensor, zero_output: bool) -> tuple[list[str], str]:
     return outputs, outputs[-1]
 
 
+#: ONNX's recurrent ops name their activations; Keras's defaults (tanh, sigmoid) are the
+#: ones every runtime rnnkit checks implements (the ONNX reference evaluator's RNN knows
+#: only Tanh), so a layer with any other stays unrolled.
+FUSED_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid"}
+FUSED_OPS = {"SimpleRNNCell": "RNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
+
+
+def _fused_activations(cell) -> list[str] | None:
+    """The ONNX activations list of one direction (``None``: one has no ONNX name)."""
+    act = FUSED_ACTIVATIONS.get(activation_name(cell))
+    if type(cell).__name__ == "SimpleRNNCell":
+        return None if act is None else [act]
+    ract = FUSED_ACTIVATIONS.get(activation_name(cell, "recurrent_activation"))
+    if act is None or ract is None:
+        return None
+    # GRU: gates f (z, r) then g (candidate); LSTM: f (gates), g (candidate), h (cell out).
+    return [ract, act] if type(cell).__name__ == "GRUCell" else [ract, act, act]
+
+
+def fits_fused(layers: list, x: Tensor) -> bool:
+    """Whether ONNX's own op computes exactly what Keras's loop computes for ``layers``
+    (one per direction): nothing masked (ONNX's ``sequence_lens`` assumes the kept steps
+    come first, Keras's masks do not), the same cell kind, size and activations."""
+    cells = [layer.cell for layer in layers]
+    first = cells[0]
+    return (
+        x.mask is None
+        and _fused_activations(first) is not None
+        and all(type(c) is type(first) and c.units == first.units for c in cells)
+        and all(_fused_activations(c) == _fused_activations(first) for c in cells)
+        and len({getattr(c, "reset_after", None) for c in cells}) == 1
+    )
+
+
+def _fused_weights(cell) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One direction's ``W [gates*units, in]``, ``R [gates*units, units]`` and ``B [2 *
+    gates*units]`` in ONNX's layout and gate order."""
+    kind, units = type(cell).__name__, cell.units
+    kernel, rec = weight(cell.kernel), weight(cell.recurrent_kernel)
+    width = kernel.shape[1]
+    in_bias, rec_bias = np.zeros(width, np.float32), np.zeros(width, np.float32)
+    if cell.use_bias:
+        bias = weight(cell.bias)
+        if kind == "GRUCell" and cell.reset_after:
+            in_bias, rec_bias = bias[0], bias[1]
+        else:
+            in_bias = bias
+    if kind == "LSTMCell":  # Keras: input, forget, cell, output; ONNX: input, output, forget, cell
+        order = np.concatenate([np.arange(k * units, (k + 1) * units) for k in (0, 3, 1, 2)])
+        kernel, rec, in_bias, rec_bias = (
+            kernel[:, order],
+            rec[:, order],
+            in_bias[order],
+            rec_bias[order],
+        )
+    # GRU: both update, reset, candidate.
+    return kernel.T, rec.T, np.concatenate([in_bias, rec_bias])
+
+
+def run_fused(g, layers: list, x: Tensor, direction: str) -> tuple[str, str]:
+    """``layers`` (one per direction) as one ONNX ``RNN``/``GRU``/``LSTM`` node over ``x``:
+    ``Y [steps, directions, batch, units]`` (each direction's outputs at the positions of
+    their inputs) and ``Y_h [directions, batch, units]`` (each direction's last state)."""
+    cell = layers[0].cell
+    kind = type(cell).__name__
+    name = f"{layers[0].name}_{id(layers[0]) % 10_000}_fused"
+    parts = [_fused_weights(layer.cell) for layer in layers]
+    w, r, b = (np.stack([p[k] for p in parts]) for k in range(3))
+    attrs = dict(
+        hidden_size=cell.units,
+        direction=direction,
+        activations=_fused_activations(cell) * len(layers),
+    )
+    if kind == "GRUCell":
+        # reset_after=True applies the reset gate after the recurrent product (bias inside).
+        attrs["linear_before_reset"] = int(cell.reset_after)
+    steps_first = g.op("Transpose", x.name, perm=[1, 0, 2])
+    y, y_h = g.fresh(f"{name}_y"), g.fresh(f"{name}_y_h")
+    outputs = [y, y_h] + ([g.fresh(f"{name}_y_c")] if kind == "LSTMCell" else [])
+    g.nodes.append(
+        helper.make_node(
+            FUSED_OPS[kind],
+            [steps_first, g.const(f"{name}_W", w), g.const(f"{name}_R", r),
+             g.const(f"{name}_B", b)],
+            outputs,
+            **attrs,
+        )
+    )  # fmt: skip
+    return y, y_h
+
+
+def _fused_direction(g, y: str, y_h: str, k: int, sequences: bool) -> str:
+    """Direction ``k``'s outputs: ``[batch, steps, units]`` or its last state ``[batch,
+    units]``."""
+    if sequences:
+        one = g.op("Squeeze", g.op("Slice", y, g.ints(k), g.ints(k + 1), g.ints(1)), g.ints(1))
+        return g.op("Transpose", one, perm=[1, 0, 2])
+    return g.op("Squeeze", g.op("Slice", y_h, g.ints(k), g.ints(k + 1), g.ints(0)), g.ints(0))
+
+
 def _sequence(g, outputs: list[str]) -> str:
     return g.op("Concat", *(g.op("Unsqueeze", o, g.ints(1)) for o in outputs), axis=1)
 
@@ -148,8 +249,18 @@ def _zero_output(layer) -> bool:
 @register("SimpleRNN", "LSTM", "GRU", problem=_rnn_problem)
 def rnn(g, layer, inputs):
     (x,) = inputs
-    outputs, last = run_rnn(g, layer, x, _zero_output(layer))
     units = layer.cell.units
+    # Keras returns a go_backwards layer's sequence in the order its steps ran; ONNX's
+    # reverse direction, at its inputs' positions: that one case stays unrolled.
+    if (
+        g.fused_rnn
+        and fits_fused([layer], x)
+        and not (layer.go_backwards and layer.return_sequences)
+    ):
+        y, y_h = run_fused(g, [layer], x, "reverse" if layer.go_backwards else "forward")
+        out = _fused_direction(g, y, y_h, 0, layer.return_sequences)
+        return Tensor(out, (x.shape[0], units) if layer.return_sequences else (units,))
+    outputs, last = run_rnn(g, layer, x, _zero_output(layer))
     if layer.return_sequences:
         return Tensor(_sequence(g, outputs), (x.shape[0], units))
     return Tensor(last, (units,))
@@ -159,15 +270,21 @@ def rnn(g, layer, inputs):
 def bidirectional(g, layer, inputs):
     (x,) = inputs
     fwd, bwd = layer.forward_layer, layer.backward_layer
-    f_out, f_last = run_rnn(g, fwd, x, _zero_output(fwd))
-    b_out, b_last = run_rnn(g, bwd, x, _zero_output(bwd))
     units = fwd.cell.units
-    if layer.return_sequences:
-        # Keras flips the backward layer's outputs (which come in the order its steps ran).
-        a, b = _sequence(g, f_out), _sequence(g, b_out[::-1])
-        steps = (x.shape[0],)
+    steps = (x.shape[0],) if layer.return_sequences else ()
+    if g.fused_rnn and fits_fused([fwd, bwd], x) and not fwd.go_backwards and bwd.go_backwards:
+        # ONNX's bidirectional op puts the backward outputs at their inputs' positions, as
+        # Keras's Bidirectional does once it flips them.
+        y, y_h = run_fused(g, [fwd, bwd], x, "bidirectional")
+        a, b = (_fused_direction(g, y, y_h, k, layer.return_sequences) for k in (0, 1))
     else:
-        a, b, steps = f_last, b_last, ()
+        f_out, f_last = run_rnn(g, fwd, x, _zero_output(fwd))
+        b_out, b_last = run_rnn(g, bwd, x, _zero_output(bwd))
+        if layer.return_sequences:
+            # Keras flips the backward layer's outputs (which come in the order its steps ran).
+            a, b = _sequence(g, f_out), _sequence(g, b_out[::-1])
+        else:
+            a, b = f_last, b_last
     mode = layer.merge_mode
     if mode == "concat":
         y, width = g.op("Concat", a, b, axis=-1), 2 * units
