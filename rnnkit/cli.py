@@ -21,9 +21,6 @@ from .runtime.signals import Interrupted, interruptible
 from .training.model import CELLS, RECIPES, TrainConfig
 
 _RECIPE_VALUE = "[default: the recipe's]"
-#: A model that reads more steps than this unrolls to a graph whose session takes seconds to
-#: build (the shipped imdb-bigru-conv, 600 steps): said before the wait.
-SLOW_LOAD_STEPS = 200
 
 
 def _choice(*names: str, choices, default, help: str | None = None):
@@ -666,9 +663,6 @@ def score(
     def announce(bundle) -> None:
         if not quiet:
             _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {backend}")
-            steps = bundle.signature.input.maxlen
-            if steps > SLOW_LOAD_STEPS:  # said once, before the wait, not after it
-                _err(f"rnnkit: loading {bundle.path.name}: {steps} steps, a few seconds")
 
     common = dict(
         model=model,

@@ -340,6 +340,10 @@ def test_registry_masks_match_keras_on_pre_and_post_padding():
 
 FUSED_CASES = {
     "bigru-concat": lambda: [L.Bidirectional(L.GRU(4))],
+    "bigru-concat, sequences": lambda: [
+        L.Bidirectional(L.GRU(4, return_sequences=True)),
+        L.GlobalMaxPooling1D(),
+    ],
     "gru-reset-before, sequences": lambda: [
         L.GRU(4, reset_after=False, return_sequences=True),
         L.GlobalMaxPooling1D(),

@@ -1,31 +1,52 @@
-"""Session settings by the graph's size: the node count read from the protobuf (the light
-side has no ``onnx`` package) decides them, and scores do not depend on them."""
+"""Session settings by the graph: its op types, read from the protobuf (the light side has
+no ``onnx`` package), decide them, and scores do not depend on them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rnnkit.runtime.model.backends import LARGE_GRAPH_NODES, OnnxBackend
+from rnnkit.runtime.model.backends import OnnxBackend
 from rnnkit.runtime.model.bundle import Bundle
-from rnnkit.runtime.model.onnx_refs import graph_node_count
+from rnnkit.runtime.model.onnx_refs import graph_ops
 
 
-@pytest.mark.parametrize("name, large", [("imdb-rnn", False), ("imdb-bigru-conv", True)])
-def test_the_node_count_is_the_graphs_and_picks_the_settings(name, large):
+@pytest.mark.parametrize("name, arena", [("imdb-rnn", False), ("imdb-bigru-conv", True)])
+def test_the_graphs_ops_are_read_and_pick_the_settings(name, arena):
     onnx = pytest.importorskip("onnx")
     path = Bundle.open(name).format_file("onnx")
-    count = graph_node_count(path.read_bytes())
-    assert count == len(onnx.load(str(path)).graph.node)
-    assert (count >= LARGE_GRAPH_NODES) is large
+    assert graph_ops(path.read_bytes()) == [n.op_type for n in onnx.load(str(path)).graph.node]
     backend = OnnxBackend(path)
     options = backend.session.get_session_options()
-    assert backend.large_graph is large and options.enable_cpu_mem_arena is large
+    assert backend.arena is arena and options.enable_cpu_mem_arena is arena
+    assert not backend.large_graph  # neither is unrolled step by step any more
 
 
-def test_a_large_graphs_settings_leave_its_scores_as_recorded():
-    """imdb-bigru-conv, loaded with the large-graph settings, still replays Keras's
-    recorded outputs within the export's tolerance (the load's own self-check, in full)."""
+def test_an_unrolled_long_sequence_gets_its_own_settings(tmp_path):
+    """A long sequence unrolled (the layers form of imdb-bigru-conv): no graph optimisation
+    and the arena on; its scores still replay Keras's recorded outputs."""
+    pytest.importorskip("tensorflow", reason="needs the [train] extra")
+    import keras
+    import onnxruntime as ort
+
+    from rnnkit.exporter.keras_graph import to_onnx
+    from rnnkit.runtime.model.recording import recorded_inputs
+
+    bundle = Bundle.open("imdb-bigru-conv")
+    model = keras.models.load_model(bundle.path / "model.keras")
+    inputs = recorded_inputs(bundle, rows=64)
+    unrolled = to_onnx(model, inputs.ids.shape[1], 1).SerializeToString()
+    backend = OnnxBackend(unrolled)
+    options = backend.session.get_session_options()
+    assert backend.large_graph and backend.arena
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    got = backend.predict_ids(inputs.ids)
+    assert np.abs(got.astype(np.float64) - inputs.reference).max() <= 1e-5
+
+
+def test_the_fused_graphs_settings_leave_its_scores_as_recorded():
+    """imdb-bigru-conv (ONNX's own GRU op, the arena on) still replays Keras's recorded
+    outputs within the export's tolerance (the load's own self-check, in full)."""
     import rnnkit
     from rnnkit.runtime.model.recording import recorded_inputs
 

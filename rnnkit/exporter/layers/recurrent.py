@@ -272,10 +272,22 @@ def bidirectional(g, layer, inputs):
     fwd, bwd = layer.forward_layer, layer.backward_layer
     units = fwd.cell.units
     steps = (x.shape[0],) if layer.return_sequences else ()
+    mode = layer.merge_mode
     if g.fused_rnn and fits_fused([fwd, bwd], x) and not fwd.go_backwards and bwd.go_backwards:
         # ONNX's bidirectional op puts the backward outputs at their inputs' positions, as
         # Keras's Bidirectional does once it flips them.
         y, y_h = run_fused(g, [fwd, bwd], x, "bidirectional")
+        if mode == "concat":
+            # [steps, 2, batch, units] -> [batch, steps, 2 * units] (or the last states'
+            # [2, batch, units] -> [batch, 2 * units]) in one layout change: no copy per
+            # direction, no Concat.
+            if layer.return_sequences:
+                merged = g.op("Transpose", y, perm=[2, 0, 1, 3])
+                shape = g.ints(0, 0, 2 * units)
+            else:
+                merged = g.op("Transpose", y_h, perm=[1, 0, 2])
+                shape = g.ints(0, 2 * units)
+            return Tensor(g.op("Reshape", merged, shape), (*steps, 2 * units))
         a, b = (_fused_direction(g, y, y_h, k, layer.return_sequences) for k in (0, 1))
     else:
         f_out, f_last = run_rnn(g, fwd, x, _zero_output(fwd))
@@ -285,7 +297,6 @@ def bidirectional(g, layer, inputs):
             a, b = _sequence(g, f_out), _sequence(g, b_out[::-1])
         else:
             a, b = f_last, b_last
-    mode = layer.merge_mode
     if mode == "concat":
         y, width = g.op("Concat", a, b, axis=-1), 2 * units
     elif mode == "sum":

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingExtraError
-from .onnx_refs import MalformedOnnx, graph_node_count
+from .onnx_refs import MalformedOnnx, graph_ops
 from .signature import INPUT_NAME, OUTPUT_NAME
 
 #: Rows per inference call. 256 rows of the seed's 100 steps keep onnxruntime's per-step
@@ -20,6 +20,13 @@ from .signature import INPUT_NAME, OUTPUT_NAME
 BATCH_SIZE = 256
 #: At most this many ids per call: fewer rows of a longer model (128 of 800 steps).
 BATCH_TOKENS = 1024 * 100
+#: ... and far fewer for a graph built on ONNX's own recurrent ops, whose every call walks
+#: its whole sequence once: the smaller the call, the more of its gates and convolution
+#: outputs stay in the CPU's caches. imdb-bigru-conv (600 steps), one thread: 758 rows/s at
+#: 170 rows per call, 901 at 42, 989 at 10, 1,017 at 5; peak memory of `rnnkit score` on
+#: 10k rows 754 -> 269 MiB. The seed's folded graph keeps its 256 rows (189k/s against 168k
+#: at 64).
+FUSED_BATCH_TOKENS = 3_200
 #: The runtime that runs each exported format, by its package name (as reports show it),
 #: and onnx's pure-Python reference evaluator, the second ONNX runtime checks use.
 RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}
@@ -27,15 +34,18 @@ REFERENCE_RUNTIME = "onnx-reference"
 
 
 def predict_in_batches(
-    predict: Callable[[np.ndarray], np.ndarray], ids: np.ndarray, batch_size: int | None = None
+    predict: Callable[[np.ndarray], np.ndarray],
+    ids: np.ndarray,
+    batch_size: int | None = None,
+    batch_tokens: int = BATCH_TOKENS,
 ) -> np.ndarray:
     """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one ``[n, units]``
     array. By default a slice holds ``BATCH_SIZE`` rows, and fewer of a longer model's
-    (``BATCH_TOKENS`` ids), whose per-step tensors onnxruntime keeps for the whole unrolled
+    (``batch_tokens`` ids), whose per-step tensors onnxruntime keeps for the whole unrolled
     graph (at 800 steps and 1,024 rows scoring peaked at 3.5 GiB)."""
     if batch_size is None:
         steps = ids.shape[1] if ids.ndim == 2 and ids.shape[1] else 1
-        batch_size = max(1, min(BATCH_SIZE, BATCH_TOKENS // steps))
+        batch_size = max(1, min(BATCH_SIZE, batch_tokens // steps))
     if len(ids) <= batch_size:
         return as_rows(predict(ids), len(ids))
     return np.concatenate(
@@ -76,10 +86,11 @@ def as_rows(outputs, n: int) -> np.ndarray:
     return arr.reshape(n, -1) if arr.size and arr.size % n == 0 else arr.reshape(-1, 1)
 
 
-#: A graph with at least this many nodes is a long unrolled sequence model (the seed's
-#: folded graph has about 400, imdb-bigru-conv's about 20,000): it gets the session settings
-#: measured best for such graphs (``OnnxBackend``).
+#: A graph with at least this many nodes is a long sequence unrolled step by step (the
+#: seed's folded graph has about 400 nodes, a 600-step BiGRU unrolled about 20,000).
 LARGE_GRAPH_NODES = 2_000
+#: ONNX's own recurrent ops: a graph holding one runs a sequence model in a few nodes.
+RECURRENT_OPS = frozenset({"RNN", "GRU", "LSTM"})
 
 
 class OnnxBackend:
@@ -88,15 +99,19 @@ class OnnxBackend:
     Session options, and why: one intra-op thread by default because rnnkit parallelises
     across batches (worker threads share this session), and a recurrent step is too small
     to split across threads; sequential execution because the unrolled graph is a chain.
-    The rest depends on the graph's size, by measurement (docs/performance.md):
+    The rest depends on the graph, by measurement (docs/performance.md):
 
-    * a small graph (the seed's): full graph optimisation, done once at load in a few
-      milliseconds; no memory arena and no memory patterns, which keep every batch shape's
-      high-water mark alive and cost more memory than the allocations they save;
-    * a large one (a long sequence unrolled: ``LARGE_GRAPH_NODES`` or more): no graph
-      optimisation, which barely changes such a graph and took most of its start-up (3 to
-      5 times the session creation), and the memory arena on, which saves the fresh
-      allocation of every step's intermediates in every batch (30-40 % more rows/s).
+    * graph optimisation, except for a long sequence unrolled step by step
+      (``LARGE_GRAPH_NODES`` or more): it barely changes such a graph and took most of its
+      start-up (3 to 5 times the session creation); any other graph is optimised once at
+      load in milliseconds;
+    * the memory arena, for a sequence model whose every batch allocates large
+      intermediates: an unrolled long sequence (each step's), or ONNX's own recurrent ops
+      (their gates over every step; imdb-bigru-conv's fused graph: 504 -> 678 rows/s on
+      one thread). Off for the rest (the seed's folded graph): it keeps every batch's
+      high-water mark alive and costs more memory than the allocations it saves;
+    * never memory patterns, which are planned and kept per input shape: every CSV block
+      has its own row count, so they would pile up.
     """
 
     name = "onnx"
@@ -106,24 +121,27 @@ class OnnxBackend:
 
         data = path if isinstance(path, bytes) else Path(path).read_bytes()
         try:
-            large = graph_node_count(data) >= LARGE_GRAPH_NODES
+            ops = graph_ops(data)
         except MalformedOnnx:
-            large = False  # onnxruntime says what is wrong with it, below
+            ops = []  # onnxruntime says what is wrong with it, below
+        unrolled = len(ops) >= LARGE_GRAPH_NODES
+        self.large_graph = unrolled
+        fused = not RECURRENT_OPS.isdisjoint(ops)
+        self.arena = unrolled or fused
+        #: Ids per call (``predict_in_batches``), by the graph's kind.
+        self.batch_tokens = FUSED_BATCH_TOKENS if fused else BATCH_TOKENS
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = (
             ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-            if large
+            if unrolled
             else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         )
         opts.log_severity_level = 3
-        opts.enable_cpu_mem_arena = large
-        # Memory patterns are planned and kept per input shape; every CSV block has its own
-        # row count, so they would pile up.
+        opts.enable_cpu_mem_arena = self.arena
         opts.enable_mem_pattern = False
-        self.large_graph = large
         model = path if isinstance(path, bytes) else os.fspath(path)
         self.session = ort.InferenceSession(
             model, sess_options=opts, providers=["CPUExecutionProvider"]
@@ -145,6 +163,7 @@ class TfliteBackend:
     """
 
     name = "tflite"
+    batch_tokens = BATCH_TOKENS
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         try:

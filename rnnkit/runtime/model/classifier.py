@@ -60,7 +60,9 @@ class SentimentModel:
         """The model's outputs, ``[n, units]``."""
         if self.tokenizer.maxlen == 0:  # bags of n-grams: as long as each row's own
             return predict_bags(self.backend.predict_ids, ids, self.tokenizer.pad_id)
-        return predict_in_batches(self.backend.predict_ids, ids)
+        return predict_in_batches(
+            self.backend.predict_ids, ids, batch_tokens=self.backend.batch_tokens
+        )
 
     def score_arrow(
         self, texts: pa.Array, count_all: bool = False

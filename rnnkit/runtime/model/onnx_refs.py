@@ -112,11 +112,14 @@ def external_data_locations(model: bytes) -> list[str]:
     return found
 
 
-def graph_node_count(model: bytes) -> int:
-    """The number of nodes in a serialized ``ModelProto``'s main graph (not counting
-    subgraphs). Raises :class:`MalformedOnnx`."""
-    count = 0
+def graph_ops(model: bytes) -> list[str]:
+    """The op type of every node in a serialized ``ModelProto``'s main graph (not counting
+    subgraphs), in order. Raises :class:`MalformedOnnx`."""
+    ops = []
     for number, value in _fields(memoryview(model)):
         if number == 7 and isinstance(value, memoryview):  # ModelProto.graph
-            count += sum(1 for n, _ in _fields(value) if n == 1)  # GraphProto.node
-    return count
+            for field, node in _fields(value):
+                if field == 1 and isinstance(node, memoryview):  # GraphProto.node
+                    kind = next((v for n, v in _fields(node) if n == 4), b"")  # op_type
+                    ops.append(bytes(kind).decode("utf-8", "replace"))
+    return ops
