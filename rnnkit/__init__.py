@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ._version import __version__
 
-__all__ = ["__version__", "load", "score_csv", "score_files"]
+__all__ = ["__version__", "load", "score_files"]
 
 
 def __getattr__(name: str):
@@ -16,8 +16,8 @@ def __getattr__(name: str):
         from .runtime.model.classifier import load
 
         return load
-    if name in ("score_files", "score_csv"):
-        from .runtime.scoring import pipeline
+    if name == "score_files":
+        from .runtime.scoring.pipeline import score_files
 
-        return getattr(pipeline, name)
+        return score_files
     raise AttributeError(f"module 'rnnkit' has no attribute {name!r}")

@@ -30,6 +30,26 @@ def _choice(*names: str, choices, default, help: str | None = None):
     )
 
 
+FILE = click.Path(dir_okay=False)
+SIDE = click.Choice(["pre", "post"])
+
+
+def _optional(name: str, type, help: str):
+    """An option without a default value: ``None`` when it is not given."""
+    return click.option(name, type=type, default=None, help=help)
+
+
+def _atol(help: str, default: float | None = DEFAULT_ATOL):
+    """``--atol``: a tolerance, strictly positive."""
+    return click.option(
+        "--atol",
+        type=click.FloatRange(0, min_open=True),
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+
+
 def _signed_by(command):
     """``--public-key`` and ``--signature``: the options of every command that reads a
     bundle it can refuse for its signature."""
@@ -110,11 +130,10 @@ def main() -> None:
     help="Bundle directory to write. An existing one is replaced only if it is an rnnkit "
     "bundle or empty, once the new bundle is complete.",
 )
-@click.option(
+@_optional(
     "--data",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Your own labelled CSV instead of the embedded IMDB reviews.",
+    FILE,
+    "Your own labelled CSV instead of the embedded IMDB reviews.",
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option(
@@ -144,17 +163,11 @@ def main() -> None:
 @click.option("--units", type=click.IntRange(1), default=None, help=_RECIPE_VALUE)
 @click.option("--cell", type=click.Choice(list(CELLS)), default=None, help=_RECIPE_VALUE)
 @click.option("--seed", type=int, default=None, help=_RECIPE_VALUE)
-@click.option(
-    "--split-seed",
-    type=int,
-    default=None,
-    help="The data split's seed (default: --seed); fix it to compare weight seeds.",
+@_optional(
+    "--split-seed", int, "The data split's seed (default: --seed); fix it to compare weight seeds."
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(10),
-    default=None,
-    help="Use only this many labelled reviews (quick experiments).",
+@_optional(
+    "--limit", click.IntRange(10), "Use only this many labelled reviews (quick experiments)."
 )
 def train(output, data, text_column, label_column, source, recipe, **hyper) -> None:
     """Train the sentiment RNN and write a model bundle.
@@ -216,29 +229,25 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
 @click.option(
     "--vectorizer", type=click.Path(), help="A .keras file holding a TextVectorization layer."
 )
-@click.option(
+@_optional(
     "--maxlen",
-    type=click.IntRange(1),
-    default=None,
-    help="Ids per text (pad_sequences maxlen; TextVectorization output length).",
+    click.IntRange(1),
+    "Ids per text (pad_sequences maxlen; TextVectorization output length).",
 )
-@click.option(
+@_optional(
     "--padding",
-    type=click.Choice(["pre", "post"]),
-    default=None,
-    help="pad_sequences padding (--keras-tokenizer, --imdb-word-index) [default: pre].",
+    SIDE,
+    "pad_sequences padding (--keras-tokenizer, --imdb-word-index) [default: pre].",
 )
-@click.option(
+@_optional(
     "--truncating",
-    type=click.Choice(["pre", "post"]),
-    default=None,
-    help="pad_sequences truncating (--keras-tokenizer, --imdb-word-index) [default: pre].",
+    SIDE,
+    "pad_sequences truncating (--keras-tokenizer, --imdb-word-index) [default: pre].",
 )
-@click.option(
+@_optional(
     "--num-words",
-    type=click.IntRange(1),
-    default=None,
-    help="Keep the ids below this (Keras's num_words): --keras-tokenizer, --imdb-word-index.",
+    click.IntRange(1),
+    "Keep the ids below this (Keras's num_words): --keras-tokenizer, --imdb-word-index.",
 )
 @click.option("--skip-top", type=click.IntRange(0), default=None, help="IMDB: load_data's [0].")
 @click.option("--start-char", type=click.IntRange(0), default=None, help="IMDB: load_data's [1].")
@@ -255,26 +264,18 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
     default=None,
     help="The model ends in a linear layer: read its outputs through this activation.",
 )
-@click.option(
+@_optional(
     "--sample",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="A CSV of texts for the parity set [default: 2,000 embedded IMDB reviews].",
+    FILE,
+    "A CSV of texts for the parity set [default: 2,000 embedded IMDB reviews].",
 )
 @click.option("--text-column", default="text", show_default=True)
 @click.option("--label-column", default=None, help="Labels in --sample (class names or indices).")
-@click.option(
-    "--atol",
-    type=click.FloatRange(0, min_open=True),
-    default=DEFAULT_ATOL,
-    show_default=True,
-    help="Keras 2 .h5 files: max |Δ| allowed between Keras 3's reading and Keras 2's own.",
-)
-@click.option(
+@_atol("Keras 2 .h5 files: max |Δ| allowed between Keras 3's reading and Keras 2's own.")
+@_optional(
     "--custom-objects",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="A Python file defining the functions the model names (a TextVectorization's "
+    FILE,
+    "A Python file defining the functions the model names (a TextVectorization's "
     "custom standardize). It runs at import only; scoring never runs it.",
 )
 def import_(
@@ -323,13 +324,7 @@ def import_(
     multiple=True,
     help="Also write quantized variants (float16: TFLite only). Repeatable.",
 )
-@click.option(
-    "--atol",
-    type=click.FloatRange(0, min_open=True),
-    default=DEFAULT_ATOL,
-    show_default=True,
-    help="Max |Δ| allowed between Keras and an fp32 export.",
-)
+@_atol("Max |Δ| allowed between Keras and an fp32 export.")
 @click.option(
     "--measure-forms",
     type=click.FloatRange(0),
@@ -376,12 +371,10 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
 
 @main.command()
 @click.argument("bundle", required=False, type=click.Path(file_okay=False))
-@click.option(
-    "--atol",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    help="Override the fp32 tolerance (default: the one the bundle was exported with, "
+@_atol(
+    "Override the fp32 tolerance (default: the one the bundle was exported with, "
     f"{DEFAULT_ATOL:g} unless export was given --atol).",
+    default=None,
 )
 @click.option(
     "--recorded",
@@ -438,11 +431,10 @@ def verify(bundle, atol, recorded, public_key, signature) -> None:
     required=True,
     help="Elliptic-curve private key, PEM (P-256, P-384 or P-521).",
 )
-@click.option(
+@_optional(
     "--signature",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Where to write the signature (default: model.sig inside the bundle).",
+    FILE,
+    "Where to write the signature (default: model.sig inside the bundle).",
 )
 @click.option(
     "--key-password",
@@ -547,11 +539,10 @@ def models() -> None:
 @click.option(
     "--keep-columns", is_flag=True, hidden=True, help="Every input column, the text included."
 )
-@click.option(
+@_optional(
     "--threshold",
-    type=click.FloatRange(0, 1),
-    default=None,
-    help="Binary models: the probability at or above which the label is the positive class "
+    click.FloatRange(0, 1),
+    "Binary models: the probability at or above which the label is the positive class "
     "(default: the model's, 0.5).",
 )
 @_choice("--backend", choices=["onnx", "tflite"], default="onnx")
@@ -560,11 +551,10 @@ def models() -> None:
     default=None,
     help="Input text encoding (default: what the file's byte-order mark says, else UTF-8).",
 )
-@click.option(
+@_optional(
     "--input-format",
-    type=click.Choice(["csv", "tsv", "parquet", "jsonl"]),
-    default=None,
-    help="Input format (default: from each file's extension; stdin: csv).",
+    click.Choice(["csv", "tsv", "parquet", "jsonl"]),
+    "Input format (default: from each file's extension; stdin: csv).",
 )
 @click.option(
     "--delimiter",
@@ -572,12 +562,7 @@ def models() -> None:
     help="CSV field delimiter (default: tab for .tsv; for .csv a comma, or ; tab | when the "
     "header splits on that and not on commas).",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1),
-    default=None,
-    help="Worker threads (default: one per core).",
-)
+@_optional("--workers", click.IntRange(1), "Worker threads (default: one per core).")
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -605,39 +590,16 @@ def models() -> None:
 @click.option(
     "--master", default=None, help="Spark master URL with --engine spark (default: local[*])."
 )
-@click.option(
+@_optional(
     "--partitions",
-    type=click.IntRange(1),
-    default=None,
-    help="Spark partitions to score in (default: the cluster's parallelism).",
+    click.IntRange(1),
+    "Spark partitions to score in (default: the cluster's parallelism).",
 )
 @_signed_by
 def score(
-    sources,
-    output,
-    fmt,
-    model,
-    text_column,
-    id_column,
-    columns,
-    keep_text,
-    keep_columns,
-    threshold,
-    backend,
-    encoding,
-    input_format,
-    delimiter,
-    workers,
-    progress,
-    diagnostics,
-    summary_path,
-    quiet,
-    engine,
-    master,
-    partitions,
-    public_key,
-    signature,
-) -> None:
+    sources, output, fmt, columns, summary_path, quiet, engine, master, partitions, workers,
+    progress, **options,
+) -> None:  # fmt: skip
     """Score raw reviews without TensorFlow: files, folders, globs or '-' (stdin), as
     CSV/TSV, Parquet or JSON Lines (by extension; .gz works for text formats).
 
@@ -660,28 +622,19 @@ def score(
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
     """
 
+    # ``options``: the rest of the command's options, named as the library names them.
+    backend = options["backend"]
+
     def announce(bundle) -> None:
         if not quiet:
             _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {backend}")
 
     common = dict(
-        model=model,
-        text_column=text_column,
-        id_column=id_column,
+        options,
         columns=None if columns is None else [c for c in columns.split(",") if c],
-        keep_text=keep_text,
-        keep_columns=keep_columns,
         format=fmt,
-        threshold=threshold,
-        backend=backend,
-        encoding=encoding,
-        input_format=input_format,
-        delimiter=delimiter,
-        diagnostics=diagnostics,
         summary=summary_path,
         on_bundle=announce,
-        public_key=public_key,
-        signature=signature,
     )
     if engine == "spark":
         try:

@@ -126,7 +126,7 @@ def test_truncated_gzip_names_the_file(tmp_path):
     assert "cut.csv.gz: the gzip stream is truncated" in res.output
     assert not out.exists()
     with pytest.raises(DataError, match="truncated"):
-        rnnkit.score_csv(src, tmp_path / "lib.csv")
+        rnnkit.score_files(src, tmp_path / "lib.csv")
     assert not (tmp_path / "lib.csv").exists()
 
 

@@ -98,9 +98,9 @@ def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     rows[7] = ("r7", "Très drôle — un film CAFÉ’s «bien» 👍")
     pd.DataFrame(rows, columns=["id", "text"]).to_csv(src, index=False)
     monkeypatch.setattr(scanned, "COMPILED_MIN_ROWS", 10**9)
-    one = rnnkit.score_csv(src, tmp_path / "one.parquet", workers=1)
+    one = rnnkit.score_files(src, tmp_path / "one.parquet", workers=1)
     monkeypatch.setattr(scanned, "COMPILED_MIN_ROWS", 1)
-    two = rnnkit.score_csv(src, tmp_path / "two.parquet", workers=2)
+    two = rnnkit.score_files(src, tmp_path / "two.parquet", workers=2)
     assert one.rows == two.rows == 3000
     a, b = pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet")
     pd.testing.assert_frame_equal(a, b)
@@ -192,7 +192,7 @@ def test_output_is_atomic_on_error_and_interrupt(tmp_path, monkeypatch):
     monkeypatch.setattr(writers, "make_writer", Interrupted)
     src.write_bytes(b"id,text\n" + good.encode())
     with pytest.raises(KeyboardInterrupt):
-        rnnkit.score_csv(src, target, workers=1)
+        rnnkit.score_files(src, target, workers=1)
     assert not target.exists() and os.listdir(tmp_path) == ["in.csv"]
 
 
@@ -310,8 +310,8 @@ def test_tflite_backend_in_threads_agrees_with_onnx(tmp_path, monkeypatch):
             ]
         }
     ).to_csv(src, index=False)
-    rnnkit.score_csv(src, tmp_path / "onnx.parquet", workers=2)
-    rnnkit.score_csv(src, tmp_path / "tfl.parquet", workers=2, backend="tflite")
+    rnnkit.score_files(src, tmp_path / "onnx.parquet", workers=2)
+    rnnkit.score_files(src, tmp_path / "tfl.parquet", workers=2, backend="tflite")
     a = pd.read_parquet(tmp_path / "onnx.parquet")["probability"].to_numpy()
     b = pd.read_parquet(tmp_path / "tfl.parquet")["probability"].to_numpy()
     assert len(a) == len(b) == 2000 and np.abs(a - b).max() <= 1e-5

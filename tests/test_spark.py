@@ -95,7 +95,7 @@ def single_machine(folder) -> pd.DataFrame:
     frames = []
     for path in sorted(folder.glob("*.csv")):
         out = path.with_suffix(".scored.parquet")
-        rnnkit.score_csv(path, out, id_column="id", workers=1)
+        rnnkit.score_files(path, out, id_column="id", workers=1)
         frames.append(pd.read_parquet(out))
         out.unlink()
     return pd.concat(frames, ignore_index=True)
@@ -128,7 +128,7 @@ def test_row_numbers_match_the_cli_for_one_file(spark, files):
 
     one = files / "part1.csv"
     out = score_dataframe(read_reviews(spark, str(one)), "review", partitions=3).toPandas()
-    local = rnnkit.score_csv(one, files / "one.parquet", workers=1)
+    local = rnnkit.score_files(one, files / "one.parquet", workers=1)
     expected = pd.read_parquet(files / "one.parquet")
     assert local.rows == 750 and sorted(out["id"]) == list(range(750))
     assert_same(out, expected)

@@ -282,10 +282,6 @@ def score_files(
     return result
 
 
-#: The name this function had when it read only CSV; kept for existing callers.
-score_csv = score_files
-
-
 def _chunks_in_order(
     plan: Plan, encoding: str | None, delimiter: str | None
 ) -> Iterator[tuple[int, Chunk, str]]:

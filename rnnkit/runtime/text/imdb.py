@@ -10,31 +10,25 @@ by default: pre-truncation can cut the start id away, as it does in Keras).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .keras_tokenizer import DEFAULT_FILTERS, text_to_word_sequence, word_tables
 from .scanplan import ScanPlan
-from .sequences import SpecTokenizer, check_shape, checked_words
+from .sequences import WordIndexSpec
 
 
 @dataclass(frozen=True, eq=False)
-class ImdbWordIndex(SpecTokenizer):
+class ImdbWordIndex(WordIndexSpec):
     kind = "imdb-word-index"
     FORMAT = "rnnkit-imdb-word-index"
 
-    word_index: dict = field(repr=False)
-    maxlen: int
-    num_words: int | None = None
     skip_top: int = 0
     start_char: int | None = 1
     oov_char: int = 2
     index_from: int = 3
-    padding: str = "pre"
-    truncating: str = "pre"
 
     def __post_init__(self) -> None:
-        check_shape(self.maxlen, self.padding, self.truncating)
-        checked_words(self.word_index, "word_index")
+        super().__post_init__()
         if self.oov_char is None:
             raise ValueError("oov_char must be an id (raw text has words the index lacks)")
 
@@ -56,13 +50,9 @@ class ImdbWordIndex(SpecTokenizer):
 
     def scan_plan(self) -> ScanPlan:
         start = self.start_id()
-        return ScanPlan(
-            words=tuple(self.word_index),
-            ids=tuple(self._keep(rank + self.index_from) for rank in self.word_index.values()),
-            maxlen=self.maxlen,
-            keep_last=self.truncating == "pre",
-            pad_front=self.padding == "pre",
-            oov_id=self.oov_char,
+        return self.sequence_plan(
+            [self._keep(rank + self.index_from) for rank in self.word_index.values()],
+            self.oov_char,
             start_id=-1 if start is None else start,
             **word_tables(DEFAULT_FILTERS, True, " "),
         )
@@ -76,9 +66,6 @@ class ImdbWordIndex(SpecTokenizer):
     @property
     def oov_id(self) -> int:
         return self.oov_char
-
-    def word_count(self) -> int:
-        return len(self.word_index)
 
     def fixed_params(self) -> dict:
         return {"split": "text_to_word_sequence defaults"}

@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .scanplan import REFERENCE, SEP, TABLE_SIZE, WORD, ScanPlan, unicode_tables
-from .sequences import SpecTokenizer, check_shape, checked_words
+from .sequences import WordIndexSpec
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
@@ -45,24 +45,18 @@ def word_tables(filters: str, lower: bool, split: str) -> tuple[dict, int]:
 
 
 @dataclass(frozen=True, eq=False)
-class KerasTokenizer(SpecTokenizer):
+class KerasTokenizer(WordIndexSpec):
     kind = "keras-tokenizer"
     FORMAT = "rnnkit-keras-tokenizer"
 
-    word_index: dict = field(repr=False)
-    maxlen: int
-    num_words: int | None = None
     filters: str = DEFAULT_FILTERS
     lower: bool = True
     split: str = " "
     char_level: bool = False
     oov_token: str | None = None
-    padding: str = "pre"
-    truncating: str = "pre"
 
     def __post_init__(self) -> None:
-        check_shape(self.maxlen, self.padding, self.truncating)
-        checked_words(self.word_index, "word_index")
+        super().__post_init__()
         types = {"filters": str, "split": str, "lower": bool, "char_level": bool}
         for name, kind in types.items():
             if not isinstance(getattr(self, name), kind):
@@ -105,9 +99,10 @@ class KerasTokenizer(SpecTokenizer):
         index = json.loads(index) if isinstance(index, str) else index
         return cls(
             index, maxlen, num_words if num_words is not None else cfg.get("num_words"),
-            cfg.get("filters", DEFAULT_FILTERS),
-            cfg.get("lower", True), cfg.get("split", " "), cfg.get("char_level", False),
-            cfg.get("oov_token"), padding, truncating,
+            padding=padding, truncating=truncating,
+            filters=cfg.get("filters", DEFAULT_FILTERS), lower=cfg.get("lower", True),
+            split=cfg.get("split", " "), char_level=cfg.get("char_level", False),
+            oov_token=cfg.get("oov_token"),
         )  # fmt: skip
 
     def ids_and_words(self, text: str) -> tuple[list[int], int]:
@@ -130,13 +125,9 @@ class KerasTokenizer(SpecTokenizer):
         if self.char_level or len(self.split) != 1:
             return None
         cap = self.num_words
-        return ScanPlan(
-            words=tuple(self.word_index),
-            ids=tuple((self.oov_id if cap and i >= cap else i) for i in self.word_index.values()),
-            maxlen=self.maxlen,
-            keep_last=self.truncating == "pre",
-            pad_front=self.padding == "pre",
-            oov_id=self.oov_id,
+        return self.sequence_plan(
+            [(self.oov_id if cap and i >= cap else i) for i in self.word_index.values()],
+            self.oov_id,
             **word_tables(self.filters, self.lower, self.split),
         )
 
@@ -149,6 +140,3 @@ class KerasTokenizer(SpecTokenizer):
     def oov_id(self) -> int:
         oov = self._oov_index  # type: ignore[attr-defined]
         return -1 if oov is None else oov
-
-    def word_count(self) -> int:
-        return len(self.word_index)

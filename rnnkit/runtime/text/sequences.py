@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import format_problem
 from ..files import json_text
 from .scanned import ScannedTokenizer
+from .scanplan import ScanPlan
 
 SIDES = ("pre", "post")
 #: Limits on a spec file from elsewhere (a tokenizer JSON, a word index).
@@ -165,3 +166,36 @@ class SpecTokenizer(ScannedTokenizer):
 
     def word_count(self) -> int:
         raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class WordIndexSpec(SpecTokenizer):
+    """What the specs built on a Keras word index share: the index, the sequence length,
+    the ``num_words`` cap, and ``pad_sequences``'s two sides (each spec adds its own
+    fields after these)."""
+
+    word_index: dict = dataclasses.field(repr=False)
+    maxlen: int
+    num_words: int | None = None
+    padding: str = "pre"
+    truncating: str = "pre"
+
+    def __post_init__(self) -> None:
+        check_shape(self.maxlen, self.padding, self.truncating)
+        checked_words(self.word_index, "word_index")
+
+    def word_count(self) -> int:
+        return len(self.word_index)
+
+    def sequence_plan(self, ids: Sequence[int], oov_id: int, **rules) -> ScanPlan:
+        """The scan's plan for this index: ``ids`` (one per word, in the index's order),
+        the spec's ``rules`` (tables, start id) and the shared shape."""
+        return ScanPlan(
+            words=tuple(self.word_index),
+            ids=tuple(ids),
+            maxlen=self.maxlen,
+            keep_last=self.truncating == "pre",
+            pad_front=self.padding == "pre",
+            oov_id=oov_id,
+            **rules,
+        )
