@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from ._version import __version__
-from .runtime.errors import MissingExtraError, ParityError, RnnkitError
+from .runtime.errors import MissingExtraError, NotExportedError, ParityError, RnnkitError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
 from .runtime.signals import Interrupted, interruptible
@@ -91,9 +92,35 @@ def _need_train_extra() -> None:
         ) from exc
 
 
+#: A parameter as the library's messages name it: ```name``` or ```name=value```.
+_PARAMETER = re.compile(r"`([a-z_]+)(?:=([^`]*))?`")
+
+
 class _Commands(click.Group):
     """Maps rnnkit's errors to exit codes, in this one place: usage errors exit 2, every
-    other rnnkit error exits 1, each with its one-line message and no traceback."""
+    other rnnkit error exits 1, each with its one-line message and no traceback. The
+    library names its parameters (```maxlen=200```); the command line says its flags
+    (``--maxlen 200``)."""
+
+    def flags(self, message: str) -> str:
+        """``message`` with every parameter a command has an option for said as the flag."""
+        options = {}
+        for command in self.commands.values():
+            for param in command.params:
+                if isinstance(param, click.Option):
+                    flag = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+                    options.setdefault(param.name, flag)
+                    for opt in param.opts:
+                        if opt.startswith("--"):
+                            options.setdefault(opt[2:].replace("-", "_"), opt)
+
+        def say(match: re.Match) -> str:
+            flag = options.get(match.group(1))
+            if flag is None:
+                return match.group(0)
+            return flag if match.group(2) is None else f"{flag} {match.group(2)}"
+
+        return _PARAMETER.sub(say, message)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -101,7 +128,14 @@ class _Commands(click.Group):
         except RnnkitError as exc:
             # One line and the error's exit code: a usage banner is for bad options (click
             # prints it itself), not for a file that is missing or a model that refused.
-            error = click.ClickException(str(exc))
+            message = self.flags(str(exc))
+            if isinstance(exc, NotExportedError):  # the command that makes what is missing
+                message += f"; run: rnnkit export {exc.path}"
+                if exc.fmt is not None:
+                    message += f" --format {exc.fmt}"
+                if exc.variant != "fp32":
+                    message += f" --quantize {exc.variant}"
+            error = click.ClickException(message)
             error.exit_code = exc.exit_code
             raise error from exc
         except BrokenPipeError:  # e.g. `rnnkit score big.csv | head`
@@ -308,11 +342,12 @@ def import_(
     from .importer.run import import_model
     from .importer.tokenizers import tokenizer_choice
 
-    import_model(
+    bundle = import_model(
         model, output, tokenizer_choice(**tok), labels=labels, logits=logits, sample=sample,
         text_column=text_column, label_column=label_column, atol=atol,
         custom_objects=custom_objects, echo=click.echo,
     )  # fmt: skip
+    click.echo(f"next: rnnkit export {bundle.path} --format all")
 
 
 @main.command()
@@ -499,6 +534,7 @@ def models() -> None:
     from .runtime.model.card import shipped_models_listing
 
     click.echo(shipped_models_listing())
+    click.echo("score with one: rnnkit score FILE --model NAME")
 
 
 @main.command()

@@ -377,9 +377,9 @@ def score_files(
     started = time.perf_counter()
     format = format or "parquet"
     if not output or output == "-":
-        raise UsageError("--engine spark writes a directory: give it with -o")
+        raise UsageError("the Spark engine writes a directory: give it as `output`")
     if format not in ("parquet", "csv"):
-        raise UsageError("--engine spark writes parquet or csv directories")
+        raise UsageError("the Spark engine writes parquet or csv directories (`format`)")
     try:
         bound = inspect.signature(score_dataframe).bind(None, **options)
     except TypeError as exc:
@@ -405,7 +405,7 @@ def score_files(
         files = list_files(spark, sources)
         # The summary is a local file: one of the inputs must not be it (Spark's -o is a
         # new folder, which Spark itself refuses to write over anything).
-        check_targets({"--summary": summary and str(summary)}, files, bundle.path)
+        check_targets({"`summary`": summary and str(summary)}, files, bundle.path)
         many = inputs.names_several(sources, files)
         if not many:
             df = df.drop(SOURCE_COL)

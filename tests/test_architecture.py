@@ -114,3 +114,36 @@ def test_the_check_sees_a_real_cycle(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     with pytest.raises(AssertionError, match="import cycle: rnnkit.a -> rnnkit.b -> rnnkit.a"):
         test_the_import_graph_has_no_cycle()
+
+
+def test_no_library_message_names_a_command_line_flag():
+    """The library names its parameters (```maxlen```); only the CLI turns them into flags
+    (``--maxlen``), so a Python caller is never told to pass a flag. Docstrings and
+    comments may mention the command line; string literals in code may not, but for the
+    pip commands that install an extra."""
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+            and isinstance(node.body[0].value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in docstrings
+                and "pip install" not in node.value
+                and flag.search(node.value)
+            ):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value[:60]!r}")
+    assert not found, found

@@ -151,7 +151,7 @@ def test_cli_engine_spark_writes_csv_and_refuses_bad_input(spark, files, tmp_pat
     res = on_spark("--text-column", "nope", "-o", str(tmp_path / "x"))
     assert res.exit_code == 2 and "no column 'nope'" in res.output
     res = on_spark()
-    assert res.exit_code == 2 and "give it with -o" in res.output
+    assert res.exit_code == 2 and "give it as --output" in res.output
 
 
 def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):

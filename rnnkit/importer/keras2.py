@@ -150,7 +150,7 @@ def original_outputs(
 
 
 def apply_activation(outputs: np.ndarray, name: str) -> np.ndarray:
-    """``sigmoid`` or ``softmax`` of a logits model's outputs (what ``--logits`` appends)."""
+    """``sigmoid`` or ``softmax`` of a logits model's outputs (what ``logits`` appends)."""
     x = outputs.astype(np.float64)
     if name == "sigmoid":
         return 1.0 / (1.0 + np.exp(-x))

@@ -96,7 +96,7 @@ def _function_name(value) -> str | None:
 
 def refuse_unsafe_layers(config: dict, path: Path, custom_objects: dict | None = None) -> None:
     """Refuse, before Keras reads the file, any layer holding code or needing user code
-    that ``custom_objects`` (the user's ``--custom-objects`` file) does not define."""
+    that ``custom_objects`` (the user's ``custom_objects`` file) does not define."""
     cells = {"SimpleRNNCell", "LSTMCell", "GRUCell"}
     known = set(CONVERTERS) | CONTAINERS | RECORDED_OPS | PREPROCESSING | cells
     for entry in _layer_entries(config):
@@ -113,7 +113,7 @@ def refuse_unsafe_layers(config: dict, path: Path, custom_objects: dict | None =
             if function is not None and function.split(">")[-1] not in (custom_objects or {}):
                 raise ModelFileError(
                     f"{path}: layer {name!r} ({cls}) uses the function {function!r} as its "
-                    f"{option}; give the Python file that defines it: --custom-objects FILE"
+                    f"{option}; give the Python file that defines it as `custom_objects`"
                     + (f" (it defines: {', '.join(sorted(custom_objects))})" if custom_objects
                        else "")
                 )  # fmt: skip

@@ -29,26 +29,26 @@ def final_activation(model) -> str | None:
 
 
 def read_labels(labels: str | None, units_hint: int) -> tuple[str, ...] | None:
-    """``--labels``: "neg,pos" or a file with one class name per line."""
+    """``labels``: "neg,pos" or a file with one class name per line."""
     if labels is None:
         return None
     path = Path(labels)
     if "," not in labels and path.is_file():
         if path.stat().st_size > MAX_LABEL_BYTES:
-            raise UsageError(f"--labels {labels}: larger than 1 MB")
+            raise UsageError(f"`labels` {labels}: larger than 1 MB")
         names = [n.strip() for n in path.read_text(encoding="utf-8-sig").splitlines()]
         names = [n for n in names if n]
     else:
         names = [n.strip() for n in labels.split(",")]
     if any(not n for n in names) or len(set(names)) != len(names):
-        raise UsageError(f"--labels {labels!r}: class names must be distinct and non-empty")
+        raise UsageError(f"`labels` {labels!r}: class names must be distinct and non-empty")
     return tuple(names)
 
 
 def output_spec(
     model, labels: tuple[str, ...] | None, logits: str | None
 ) -> tuple[OutputSpec, str | None]:
-    """The signature's output, and the activation to append (for ``--logits``), or a
+    """The signature's output, and the activation to append (for ``logits``), or a
     refusal that says what the model outputs and which option reads it."""
     shape = tuple(model.output_shape)
     if len(shape) != 2 or not shape[1]:
@@ -61,12 +61,12 @@ def output_spec(
         if logits is None:
             raise ModelFileError(
                 f"the model ends in a linear layer ({units} raw scores, logits?): say how to "
-                "read them with --logits sigmoid (one unit, binary) or --logits softmax "
+                "read them with `logits=sigmoid` (one unit, binary) or `logits=softmax` "
                 "(k units, one class each)"
             )
         act = append = logits
     elif logits is not None:
-        raise UsageError(f"--logits {logits}: the model already ends in {act}")
+        raise UsageError(f"`logits={logits}`: the model already ends in {act}")
     if act == "sigmoid" and units == 1:
         kind, default = BINARY, BINARY_CLASSES
     elif act == "softmax" and units >= 2:
@@ -81,11 +81,11 @@ def output_spec(
     else:
         raise ModelFileError(
             f"the model ends in activation {act!r}: not a probability. rnnkit reads a "
-            "sigmoid unit, a softmax, or logits with --logits"
+            "sigmoid unit, a softmax, or logits with `logits`"
         )
     classes = labels or default
     if len(classes) != len(default):
         raise UsageError(
-            f"--labels names {len(classes)} classes; the model's output has {len(default)}"
+            f"`labels` names {len(classes)} classes; the model's output has {len(default)}"
         )
     return OutputSpec(kind, tuple(classes)), append

@@ -164,14 +164,14 @@ def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
             f"the tokenizer gives ids up to {tokenizer.vocab_size - 1}, but the model's first "
             f"Embedding ({embeddings[0].name!r}) has input_dim {input_dim}: ids past "
             f"{input_dim - 1} have no row. Use the tokenizer the model was trained with"
-            + (f", or cap it as Keras's num_words does: {cap_option} {input_dim}" if cap_option
+            + (f", or cap it as Keras's num_words does: `{cap_option}={input_dim}`" if cap_option
                else "")
         )  # fmt: skip
     steps = tuple(model.input_shape)[1] if len(tuple(model.input_shape)) == 2 else None
     if steps is not None and steps != maxlen:
         raise ModelFileError(
             f"the model reads {steps} ids per text, the tokenizer gives {maxlen}: pass "
-            f"--maxlen {steps}"
+            f"`maxlen={steps}`"
         )
 
 
@@ -246,7 +246,7 @@ def import_model(
         raise ModelFileError(f"{model_path}: cannot convert: " + "; ".join(found))
     tok = tokenizer.build()
     maxlen = tok.maxlen
-    _check_fit(model, tok, maxlen, "--num-words" if tokenizer.caps_ids else None)
+    _check_fit(model, tok, maxlen, "num_words" if tokenizer.caps_ids else None)
     out_spec, append = output_spec(model, read_labels(labels, 0), logits)
     if append:
         model = with_activation(model, append, maxlen)
@@ -313,5 +313,5 @@ def import_model(
     )  # fmt: skip
     acc = "" if accuracy is None else f"; Keras accuracy on the sample {accuracy:.4f}"
     echo(f"parity set: {len(texts)} texts from {where}{acc}")
-    echo(f"bundle written to {bundle.path}; next: rnnkit export {bundle.path} --format all")
+    echo(f"bundle written to {bundle.path}")
     return bundle

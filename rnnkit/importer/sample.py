@@ -1,4 +1,4 @@
-"""The texts an imported model's parity set is made of: the user's ``--sample`` CSV (with
+"""The texts an imported model's parity set is made of: the user's ``sample`` CSV (with
 labels when it has them), else a fixed sample of the embedded IMDB reviews (unlabelled:
 rnnkit does not know what an imported model's classes mean)."""
 
@@ -10,7 +10,7 @@ import numpy as np
 
 from ..runtime.errors import DataError, UsageError
 
-#: Rows of the embedded reviews used when no --sample is given, drawn with a fixed seed.
+#: Rows of the embedded reviews used when no ``sample`` is given, drawn with a fixed seed.
 EMBEDDED_ROWS = 2000
 MAX_SAMPLE_ROWS = 20_000
 
@@ -33,7 +33,7 @@ def sample_texts(
     """Texts, class indices (-1: unlabelled) and a description of where they came from."""
     if sample is None:
         if label_column is not None:
-            raise UsageError("--label-column needs --sample")
+            raise UsageError("`label_column` needs `sample`")
         from ..training.data import load_embedded_imdb
 
         texts, _ = load_embedded_imdb()
@@ -51,7 +51,7 @@ def sample_texts(
             ),
         )
     except FileNotFoundError as exc:
-        raise UsageError(f"--sample {sample}: no such file") from exc
+        raise UsageError(f"`sample` {sample}: no such file") from exc
     except Exception as exc:  # pyarrow's own errors name the problem
         raise DataError(f"{sample}: cannot read it as CSV with columns {columns} ({exc})") from exc
     if table.num_rows == 0 or table.num_rows > MAX_SAMPLE_ROWS:

@@ -83,7 +83,7 @@ class RnnkitChoice:
 
 class _SpecChoice:
     proof: dict | None = None
-    #: Whether ``--num-words`` caps its ids (Keras's ``num_words``).
+    #: Whether ``num_words`` caps its ids (Keras's ``num_words``).
     caps_ids = True
 
     def write(self, tok, folder: Path) -> dict:
@@ -123,8 +123,8 @@ class KerasTokenizerChoice(_SpecChoice):
 
     def build(self, model=None):
         if self.maxlen is None:
-            raise UsageError("--keras-tokenizer needs --maxlen (the pad_sequences length)")
-        doc = _read(self.path, "--keras-tokenizer")
+            raise UsageError("`keras_tokenizer` needs `maxlen` (the pad_sequences length)")
+        doc = _read(self.path, "`keras_tokenizer`")
         try:
             return KerasTokenizer.from_keras_json(
                 doc, self.maxlen, self.padding, self.truncating, self.path, self.num_words
@@ -141,11 +141,11 @@ class KerasTokenizerChoice(_SpecChoice):
 
         from tf_keras.preprocessing.text import tokenizer_from_json
 
-        real = tokenizer_from_json(json.dumps(_read(self.path, "--keras-tokenizer")))
+        real = tokenizer_from_json(json.dumps(_read(self.path, "`keras_tokenizer`")))
         if self.num_words is not None:
             real.num_words = self.num_words
         n = prove(
-            "--keras-tokenizer", tok.encode, lambda t: _keras_pad(real.texts_to_sequences(t), tok)
+            "`keras_tokenizer`", tok.encode, lambda t: _keras_pad(real.texts_to_sequences(t), tok)
         )
         self.proof = {
             "against": f"tf_keras {tfk.__version__} Tokenizer + pad_sequences",
@@ -166,9 +166,9 @@ class ImdbChoice(_SpecChoice):
 
     def build(self, model=None):
         if self.maxlen is None:
-            raise UsageError("--imdb-word-index needs --maxlen (the pad_sequences length)")
+            raise UsageError("`imdb_word_index` needs `maxlen` (the pad_sequences length)")
         try:
-            index = _read(self.path, "--imdb-word-index")
+            index = _read(self.path, "`imdb_word_index`")
             return ImdbWordIndex(
                 index, self.maxlen, padding=self.padding, truncating=self.truncating, **self.options
             )
@@ -196,7 +196,7 @@ class ImdbChoice(_SpecChoice):
                 )
             return _keras_pad(seqs, tok)
 
-        n = prove("--imdb-word-index", tok.encode, theirs)
+        n = prove("`imdb_word_index`", tok.encode, theirs)
         self.proof = {
             "against": f"tf_keras {tfk.__version__} text_to_word_sequence + keras pad_sequences",
             "texts": n,
@@ -223,7 +223,7 @@ class TextVectorizationChoice(_SpecChoice):
     maxlen: int | None = None
     layer: object = None
     caps_ids = False
-    custom_objects: dict = field(default_factory=dict)  # --custom-objects, for --vectorizer
+    custom_objects: dict = field(default_factory=dict)  # ``custom_objects``, for ``vectorizer``
 
     def build(self, model=None):
         if self.path is not None:
@@ -232,11 +232,11 @@ class TextVectorizationChoice(_SpecChoice):
             holder = load_model(self.path, self.custom_objects)
             self.layer = text_vectorization_layer(holder)
             if self.layer is None:
-                raise ModelFileError(f"--vectorizer {self.path}: holds no TextVectorization layer")
+                raise ModelFileError(f"`vectorizer` {self.path}: holds no TextVectorization layer")
         elif self.layer is None:
             raise UsageError(
-                "the model takes token ids: say which tokenizer makes them (--tokenizer, "
-                "--keras-tokenizer, --imdb-word-index or --vectorizer)"
+                "the model takes token ids: say which tokenizer makes them (`tokenizer`, "
+                "`keras_tokenizer`, `imdb_word_index` or `vectorizer`)"
             )
         cfg = self.layer.get_config()
         standardize = cfg.get("standardize")
@@ -268,22 +268,22 @@ class TextVectorizationChoice(_SpecChoice):
             raise ModelFileError(
                 f"TextVectorization {self.layer.name!r} has output_sequence_length=None: it pads "
                 "each batch to its longest text, so a text's score would depend on the other "
-                "texts in its batch. Give --maxlen N to fix the length"
+                "texts in its batch. Give `maxlen` to fix the length"
             )
         if length is not None and self.maxlen is not None and length != self.maxlen:
             raise UsageError(
-                f"--maxlen {self.maxlen}: the layer's output_sequence_length is {length}"
+                f"`maxlen={self.maxlen}`: the layer's output_sequence_length is {length}"
             )
         vocab = tuple(self.layer.get_vocabulary(include_special_tokens=True))
         return TextVectorization(vocab, int(length or self.maxlen), standardize, cfg.get("split"))
 
     def _bag(self, cfg: dict, standardize):
-        """A bag of n-grams: the whole text, no length (``--maxlen`` does not apply)."""
+        """A bag of n-grams: the whole text, no length (``maxlen`` does not apply)."""
         if self.maxlen is not None:
             raise UsageError(
-                f"--maxlen {self.maxlen}: TextVectorization {self.layer.name!r} makes a bag "
+                f"`maxlen={self.maxlen}`: TextVectorization {self.layer.name!r} makes a bag "
                 f"of n-grams (output_mode {cfg['output_mode']!r}) of the whole text; leave "
-                "--maxlen out"
+                "`maxlen` out"
             )
         if cfg.get("split") != "whitespace":
             raise ModelFileError(
@@ -334,13 +334,13 @@ class TextVectorizationChoice(_SpecChoice):
 TokenizerChoice = RnnkitChoice | KerasTokenizerChoice | ImdbChoice | TextVectorizationChoice
 
 
-#: The options each tokenizer choice reads besides its file (and --maxlen, which all read).
+#: The options each tokenizer choice reads besides its file (and ``maxlen``, which all read).
 #: Any other option given beside it is refused: an option must never be silently ignored.
 READS = {
-    "--tokenizer": (),
-    "--keras-tokenizer": ("padding", "truncating", "num_words"),
-    "--imdb-word-index": ("padding", "truncating", *IMDB_OPTIONS),
-    "--vectorizer": (),
+    "tokenizer": (),
+    "keras_tokenizer": ("padding", "truncating", "num_words"),
+    "imdb_word_index": ("padding", "truncating", *IMDB_OPTIONS),
+    "vectorizer": (),
 }
 
 
@@ -357,24 +357,24 @@ def tokenizer_choice(
     options it reads (``padding``, ``truncating`` and ``load_data``'s; ``None``: not given,
     the spec's default). An option the chosen tokenizer does not read is refused."""
     files = {
-        "--tokenizer": tokenizer,
-        "--keras-tokenizer": keras_tokenizer,
-        "--imdb-word-index": imdb_word_index,
-        "--vectorizer": vectorizer,
+        "tokenizer": tokenizer,
+        "keras_tokenizer": keras_tokenizer,
+        "imdb_word_index": imdb_word_index,
+        "vectorizer": vectorizer,
     }
     given = [name for name, value in files.items() if value]
     if len(given) > 1:
-        raise UsageError(f"give one tokenizer, not {' and '.join(given)}")
-    chosen = given[0] if given else "--vectorizer"
+        raise UsageError(f"give one tokenizer, not {' and '.join(f'`{g}`' for g in given)}")
+    chosen = given[0] if given else "vectorizer"
     options = {k: v for k, v in options.items() if v is not None}
     unread = [k for k in options if k not in READS[chosen]]
     if unread:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unread)
-        takers = sorted(c for c, reads in READS.items() if unread[0] in reads)
-        what = chosen if given else "a model's own TextVectorization layer"
+        names = ", ".join(f"`{k}`" for k in unread)
+        takers = sorted(f"`{c}`" for c, reads in READS.items() if unread[0] in reads)
+        what = f"`{chosen}`" if given else "a model's own TextVectorization layer"
         raise UsageError(
-            f"{flags}: not read by {what}; only {' and '.join(takers)} read "
-            f"--{unread[0].replace('_', '-')}. Leave it out"
+            f"{names}: not read by {what}; only {' and '.join(takers)} read "
+            f"`{unread[0]}`. Leave it out"
         )
     pads = {k: options.pop(k) for k in ("padding", "truncating") if k in options}
     if tokenizer:

@@ -20,6 +20,15 @@ class ParityError(RnnkitError):
     """An exported model that does not say what the Keras model said."""
 
 
+class NotExportedError(BundleError):
+    """A bundle without the exported file a command needs (``fmt``/``variant``; ``None``:
+    nothing exported yet). The CLI adds the export command that makes it."""
+
+    def __init__(self, message: str, path, fmt: str | None = None, variant: str = "fp32"):
+        super().__init__(message)
+        self.path, self.fmt, self.variant = path, fmt, variant
+
+
 class ExportError(RnnkitError):
     """A format that could not be converted; the formats that passed were written."""
 

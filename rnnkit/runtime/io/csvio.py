@@ -78,7 +78,7 @@ class CsvRecords:
                 head[: min(ends, default=len(head))].decode("utf-8", "replace")
             )
         if len(delimiter.encode("utf-8")) != 1 or delimiter in '\r\n"':
-            raise UsageError(f"--delimiter must be one ASCII character, got {delimiter!r}")
+            raise UsageError(f"`delimiter` must be one ASCII character, got {delimiter!r}")
         self.stream, self.name = stream, stream.name
         self.delim = ord(delimiter)
         self.delimiter = delimiter

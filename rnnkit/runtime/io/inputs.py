@@ -42,7 +42,7 @@ def input_format(name: str, forced: str | None = None) -> str:
     """``forced`` if given, else the format named by the extension (``.gz`` ignored)."""
     if forced is not None:
         if forced not in INPUT_FORMATS:
-            raise UsageError(f"unknown --input-format {forced!r}; choose from {INPUT_FORMATS}")
+            raise UsageError(f"unknown `input_format` {forced!r}; choose from {INPUT_FORMATS}")
         return forced
     if name == "-":
         return "csv"
@@ -52,7 +52,7 @@ def input_format(name: str, forced: str | None = None) -> str:
             return fmt
     raise UsageError(
         f"{name}: cannot tell the input format from the extension; name it with "
-        f"--input-format ({', '.join(INPUT_FORMATS)})"
+        f"`input_format` ({', '.join(INPUT_FORMATS)})"
     )
 
 
@@ -69,7 +69,7 @@ def pick_columns(
 
 
 #: ``kept_columns``'s ``wanted`` for every column, the text and the id included
-#: (``--keep-columns``, the old flag).
+#: (``keep_columns``).
 ALL_COLUMNS = ("*",)
 
 
@@ -84,7 +84,7 @@ def kept_columns(
 ) -> list[str]:
     """The input columns an output carries beside the scores, in the input's order: by
     default every column but the text and the id (a newcomer's keys are kept); ``wanted``
-    (``--columns``) picks them instead; ``keep_text`` adds the text. One rule for both
+    (``columns``) picks them instead; ``keep_text`` adds the text. One rule for both
     engines."""
     if tuple(wanted or ()) == ALL_COLUMNS:
         return list(columns)
@@ -92,7 +92,7 @@ def kept_columns(
         missing = [c for c in wanted if c not in columns]
         if missing:
             raise UsageError(
-                f"{name}: --columns names {', '.join(map(repr, missing))}, which it lacks; "
+                f"{name}: `columns` names {', '.join(map(repr, missing))}, which it lacks; "
                 "columns found: " + ", ".join(repr(c) for c in columns)
             )
         chosen = set(wanted)
@@ -115,7 +115,7 @@ def pick_text_column(columns: list[str], wanted: str | None, name: str) -> str:
     if len(hits) == 1:
         return hits[0]
     why = "several candidates" if hits else "no obvious text column"
-    raise UsageError(f"{name}: {why} ({listed}); choose one with --text-column")
+    raise UsageError(f"{name}: {why} ({listed}); choose one with `text_column`")
 
 
 def is_input_name(name: str) -> bool:

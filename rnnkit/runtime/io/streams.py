@@ -1,6 +1,6 @@
 """Input bytes: a path, ``-`` (stdin) or gzip data (by magic bytes), decoded to UTF-8.
 
-The encoding is ``--encoding`` when given, else the one a byte-order mark names (UTF-8,
+The encoding is ``encoding`` when given, else the one a byte-order mark names (UTF-8,
 UTF-16 LE/BE, UTF-32 LE/BE: what Excel's "Unicode Text" and many Windows tools write), else
 UTF-8. Read errors become :class:`DataError` naming the file: a truncated or corrupt gzip
 stream, or text that is not in the encoding.
@@ -35,22 +35,22 @@ def bom_encoding(head: bytes) -> tuple[str, bytes]:
 
 
 def wide_encoding_hint(data: bytes) -> str | None:
-    """``--encoding utf-16-le`` (or -be, or UTF-32) when ``data`` looks like UTF-16 or
+    """``encoding=utf-16-le`` (or -be, or UTF-32) when ``data`` looks like UTF-16 or
     UTF-32 text without a byte-order mark: a NUL in every other (or three of four) bytes,
     on the side its byte order says. ``None`` otherwise."""
     sample = data[:4096]
     if len(sample) < 4 or sample.count(0) * 4 < len(sample):
         return None
     if sample.count(0) * 8 >= len(sample) * 5:
-        return "--encoding utf-32-le" if sample[0] else "--encoding utf-32-be"
+        return "`encoding=utf-32-le`" if sample[0] else "`encoding=utf-32-be`"
     odd_nuls = sample[1::2].count(0) >= sample[0::2].count(0)
-    return "--encoding utf-16-le" if odd_nuls else "--encoding utf-16-be"
+    return "`encoding=utf-16-le`" if odd_nuls else "`encoding=utf-16-be`"
 
 
 def encoding_hint(data: bytes) -> str:
-    """The ``--encoding`` option that bytes which are not UTF-8 suggest, for messages: a
+    """The ``encoding`` that bytes which are not UTF-8 suggest, for messages: a
     wide encoding where the NULs say so, else most likely a Windows or Latin code page."""
-    return wide_encoding_hint(data) or "--encoding cp1252 (Windows) or --encoding latin-1"
+    return wide_encoding_hint(data) or "`encoding=cp1252` (Windows) or `encoding=latin-1`"
 
 
 class InputStream:
@@ -65,7 +65,7 @@ class InputStream:
         try:
             codec = codecs.lookup(encoding or "utf-8")
         except LookupError as exc:
-            raise UsageError(f"unknown --encoding {encoding!r}") from exc
+            raise UsageError(f"unknown `encoding` {encoding!r}") from exc
         self._owned = str(source) != "-"
         if not self._owned:
             self.name, self._raw = "<stdin>", sys.stdin.buffer
@@ -146,7 +146,7 @@ class InputStream:
                     why = (
                         f"not valid {self.encoding} text ({exc.reason}), the encoding its "
                         "byte-order mark names; is this a text file? If it is, name its "
-                        "encoding with --encoding"
+                        "encoding with `encoding`"
                     )
                 else:
                     why = (

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 
-from ..errors import BundleError, format_problem
+from ..errors import BundleError, NotExportedError, format_problem
 from ..files import json_text, replacing
 from ..text.specs import LOADERS as TOKENIZER_LOADERS
 from ..text.tokenizer import Tokenizer
@@ -327,9 +327,8 @@ class Bundle:
     def reference_outputs(self) -> dict[str, np.ndarray]:
         """The recorded outputs written by ``rnnkit export``."""
         if REFERENCE_OUTPUTS_FILE not in self.manifest.get("files", {}):
-            raise BundleError(
-                f"{self.path}: no {REFERENCE_OUTPUTS_FILE} (Keras's recorded outputs); "
-                f"run: rnnkit export {self.path}"
+            raise NotExportedError(
+                f"{self.path}: no {REFERENCE_OUTPUTS_FILE} (Keras's recorded outputs)", self.path
             )
         self.verify_files([REFERENCE_OUTPUTS_FILE])
         return load_npz(self.file(REFERENCE_OUTPUTS_FILE))
@@ -339,13 +338,10 @@ class Bundle:
         entry = formats.get(fmt, {}).get(variant)
         if entry is None:
             have = sorted(f"{f}/{v}" for f, vs in formats.items() for v in vs) or ["none"]
-            hint = f"rnnkit export {self.path} --format {fmt}"
-            if variant != "fp32":
-                hint += f" --quantize {variant}"
-            raise BundleError(
-                f"{self.path}: no {fmt} {variant} model in this bundle (have: {', '.join(have)}); "
-                f"run: {hint}"
-            )
+            raise NotExportedError(
+                f"{self.path}: no {fmt} {variant} model in this bundle (have: {', '.join(have)})",
+                self.path, fmt, variant,
+            )  # fmt: skip
         path = self.member(entry["file"], f"formats.{fmt}.{variant}.file")
         if fmt == "onnx":
             self._check_external_data(path, f"formats.{fmt}.{variant}.file")

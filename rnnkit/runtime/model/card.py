@@ -144,7 +144,7 @@ def model_card(bundle: Bundle) -> str:
 
 def shipped_models_listing() -> str:
     """The shipped bundles, one line each: name, test figures, ONNX size, architecture."""
-    lines = ["shipped models (rnnkit score --model NAME; the default is marked *)"]
+    lines = ["shipped models (the default is marked *)"]
     for name in shipped_names():
         bundle = Bundle.open(shipped_bundle_path(name), verify=False)
         m = bundle.manifest

@@ -38,7 +38,7 @@ from .writers import ResultSink, check_targets, output_format
 
 def check_options(threshold: float | None) -> None:
     if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"--threshold must be within [0, 1], got {threshold}")
+        raise UsageError(f"`threshold` must be within [0, 1], got {threshold}")
 
 
 def open_bundle(
@@ -208,7 +208,7 @@ def score_files(
     fmt = output_format(format, out_name)
     check_options(threshold)
     paths = expand_sources(sources)  # names only: a missing file is said before the model
-    outputs = {"-o": out_name, "--summary": None if summary is None else str(summary)}
+    outputs = {"`output`": out_name, "`summary`": None if summary is None else str(summary)}
     check_targets(outputs, paths, resolve_bundle_path(model)[0])
     bundle = open_bundle(model, backend, on_bundle, public_key, signature)
     plan = plan_inputs(
