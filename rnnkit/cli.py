@@ -658,20 +658,22 @@ def score(
       rnnkit score "s3a://bucket/reviews/*.csv" --engine spark --master yarn -o s3a://bucket/out/
     """
 
+    from .runtime.scoring.request import ScoreRequest
+
     # ``options``: the rest of the command's options, named as the library names them.
-    backend = options["backend"]
-
-    def announce(bundle) -> None:
-        if not quiet:
-            _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {backend}")
-
-    common = dict(
-        options,
+    request = ScoreRequest.of(
+        sources,
+        output,
         columns=None if columns is None else [c for c in columns.split(",") if c],
         format=fmt,
         summary=summary_path,
-        on_bundle=announce,
+        **options,
     )
+
+    def announce(bundle) -> None:
+        if not quiet:
+            _err(f"rnnkit: model {bundle.path} ({bundle.reason}), backend {request.backend}")
+
     if engine == "spark":
         try:
             from . import spark
@@ -679,14 +681,16 @@ def score(
             raise MissingExtraError(
                 f'the Spark engine needs pyspark: pip install "rnnkit[spark]" ({exc})'
             ) from exc
-        summary = spark.score_files(sources, output, master=master, partitions=partitions, **common)
+        summary = spark.score_request(
+            request, master=master, partitions=partitions, on_bundle=announce
+        )
     else:
-        from .runtime.scoring.pipeline import score_files
+        from .runtime.scoring.pipeline import score_request
 
         if progress is None:
             progress = sys.stderr.isatty()
-        summary = score_files(
-            sources, output, workers=workers, progress=progress and not quiet, **common
+        summary = score_request(
+            request, workers=workers, progress=progress and not quiet, on_bundle=announce
         )
     if not quiet:
         _err(f"rnnkit: {summary.line()}")

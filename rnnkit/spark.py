@@ -14,7 +14,6 @@ is repartitioned after reading. Many files or Parquet scale better than one huge
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from .runtime.errors import RnnkitError, UsageError
-from .runtime.io import inputs
+from .runtime.io import coltext, inputs
 from .runtime.io.csvio import detect_delimiter
 from .runtime.io.inputs import expand_sources
 from .runtime.io.streams import bom_encoding
@@ -33,7 +32,8 @@ from .runtime.model.bundle import Bundle
 from .runtime.model.classifier import SentimentModel
 from .runtime.model.signature import OutputSpec
 from .runtime.model.statuses import OK_CODE, STATUSES
-from .runtime.scoring.pipeline import check_options, open_bundle
+from .runtime.scoring.pipeline import open_bundle
+from .runtime.scoring.request import ScoreRequest
 from .runtime.scoring.results import result_batch, result_schema
 from .runtime.scoring.summary import ScoreSummary, Tally, file_counts, probability_bin
 from .runtime.scoring.writers import check_targets
@@ -42,8 +42,9 @@ _MODELS: dict[tuple[str, str], SentimentModel] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
 #: Per-row counts behind the run summary: status code, probability bin, words, and the
 #: out-of-vocabulary and all words of the window.
-TALLY_COLUMNS = ("__rnnkit_status", "__rnnkit_pbin", "__rnnkit_tokens", "__rnnkit_oov",
-                 "__rnnkit_window")  # fmt: skip
+STATUS_COL, PBIN_COL, TOKENS_COL = "__rnnkit_status", "__rnnkit_pbin", "__rnnkit_tokens"
+OOV_COL, WINDOW_COL = "__rnnkit_oov", "__rnnkit_window"
+TALLY_COLUMNS = (STATUS_COL, PBIN_COL, TOKENS_COL, OOV_COL, WINDOW_COL)
 # Spark reads both an unquoted empty field and a quoted "" as null by default; rnnkit tells
 # them apart (missing_text vs empty_text), so "" is read as this marker and restored.
 EMPTY_MARKER = "\x00rnnkit-empty\x00"
@@ -178,8 +179,10 @@ def read_reviews(
     encoding: str | None = None,
     delimiter: str | None = None,
     keep_text: bool = True,
+    files: list[str] | None = None,
 ):
     """Every input file read on its own (its own header), then united by column name.
+    ``files``: ``sources`` already listed (:func:`list_files`), so as not to list them twice.
     Without ``keep_text`` each file's text column is read only as ``__rnnkit_text``.
 
     Adds ``__rnnkit_source`` (the file), ``__rnnkit_text`` (the file's text column) and,
@@ -187,10 +190,11 @@ def read_reviews(
     one file lacks is null.
     """
     from pyspark.sql import functions as F
+    from pyspark.sql.pandas.types import to_arrow_type
 
     frames = []
     types: dict[str, set] = {}
-    for path in list_files(spark, sources):
+    for path in files if files is not None else list_files(spark, sources):
         df = read_file(
             spark, path, inputs.input_format(path, input_format), encoding=encoding,
             delimiter=delimiter,
@@ -198,13 +202,14 @@ def read_reviews(
         text = inputs.pick_columns(df.columns, text_column, id_column, path)
         df = df.withColumns({c: _spark_text(df, c) for c in {text, id_column} - {None}})
         for f in df.schema.fields:
-            types.setdefault(f.name, set()).add(f.dataType.simpleString())
+            types.setdefault(f.name, set()).add(to_arrow_type(f.dataType))
         if id_column is None:  # row numbers cost a pass over the file: only when they are ids
             df = _with_row_number(df, ROW_COL)
         df = df.withColumn(SOURCE_COL, F.lit(path)).withColumn(TEXT_COL, F.col(text))
         frames.append(df if keep_text else df.drop(text))
-    # A column whose files disagree on its type is text everywhere (as in the local engine).
-    mixed = {c for c, ts in types.items() if len(ts) > 1}
+    # A column whose files disagree on its type is text everywhere (the local engine's rule).
+    united = inputs.united_types(types)
+    mixed = {c for c, t in united.items() if any(x != t for x in types[c])}
     frames = [df.withColumns({c: _spark_text(df, c) for c in mixed & set(df.columns)})
               for df in frames]  # fmt: skip
     united = frames[0]
@@ -214,15 +219,15 @@ def read_reviews(
 
 
 def _spark_text(df, column: str):
-    """A column as text, by the local engine's rules (``runtime/coltext.py``)."""
+    """A column as text, by the local engine's rule (``coltext.text_form``)."""
     from pyspark.sql import functions as F
-    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import to_arrow_type
 
     col = F.col(f"`{column}`")
-    kind = df.schema[column].dataType
-    if isinstance(kind, (T.StructType, T.ArrayType, T.MapType)):
+    form = coltext.text_form(to_arrow_type(df.schema[column].dataType))
+    if form == "json":
         return F.to_json(col, {"ignoreNullFields": "false"})
-    if isinstance(kind, T.BinaryType):
+    if form == "base64":
         return F.base64(col)
     return col.cast("string")
 
@@ -232,7 +237,7 @@ def score_dataframe(
     text_column: str = "review",
     *,
     id_column: str | None = None,
-    model: str | os.PathLike | None = None,
+    model: str | os.PathLike | Bundle | None = None,
     backend: str = "onnx",
     threshold: float | None = None,
     columns: list[str] | None = None,
@@ -248,7 +253,8 @@ def score_dataframe(
 
     Without ``id_column`` the id is the 0-based row number in Spark's read order. A frame
     from :func:`read_reviews` also gets ``source`` and per-file row numbers.
-    ``tally_columns`` adds the per-row counts the run summary is built from.
+    ``tally_columns`` adds the per-row counts the run summary is built from. ``model``: a
+    bundle's path or name, or a :class:`Bundle` already opened (and checked).
     """
     from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_type
 
@@ -262,7 +268,8 @@ def score_dataframe(
     columns = inputs.kept_columns(
         present, text_col, id_column, wanted=wanted, keep_text=keep_text, name="the DataFrame"
     )
-    bundle = Bundle.open(model)  # verify hashes on the driver before shipping
+    # Hashes checked on the driver before the bundle is shipped (once: an opened one was).
+    bundle = model if isinstance(model, Bundle) else Bundle.open(model)
     bundle.format_file(backend)
     df.sparkSession.sparkContext.addFile(str(bundle.path), recursive=True)
     bundle_name = bundle.path.name
@@ -353,64 +360,72 @@ def score_files(
     sources,
     output: str,
     *,
-    text_column: str | None = None,
-    format: str | None = None,
     master: str | None = None,
-    encoding: str | None = None,
-    input_format: str | None = None,
-    delimiter: str | None = None,
-    summary: str | os.PathLike | None = None,
+    partitions: int | None = None,
     on_bundle: Callable[[Bundle], None] | None = None,
-    public_key: str | os.PathLike | None = None,
-    signature: str | os.PathLike | None = None,
     **options,
 ) -> ScoreSummary:
     """``rnnkit score --engine spark``: read, score, write a directory; the same summary as
-    the local engine. ``options`` are :func:`score_dataframe`'s (``id_column``, ``model``,
-    ``backend``, ``threshold``, ``keep_columns``, ``partitions``, ``diagnostics``), with its
-    defaults. ``public_key`` and ``signature``: as for the local engine's ``score_files``.
+    the local engine. ``options``: the fields of :class:`ScoreRequest`, as for the local
+    engine's ``score_files``; ``master`` and ``partitions``: Spark's."""
+    request = ScoreRequest.of(sources, output, **options)
+    return score_request(request, master=master, partitions=partitions, on_bundle=on_bundle)
+
+
+def score_request(
+    request: ScoreRequest,
+    *,
+    master: str | None = None,
+    partitions: int | None = None,
+    on_bundle: Callable[[Bundle], None] | None = None,
+) -> ScoreSummary:
+    """:func:`score_files` for a request already made (the CLI makes one for both engines).
 
     Spark's own failures are raised as :class:`SparkJobError` with the root cause.
     """
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
-    format = format or "parquet"
-    if not output or output == "-":
+    r = request
+    format = r.format or "parquet"
+    if r.out_name is None:
         raise UsageError("the Spark engine writes a directory: give it as `output`")
     if format not in ("parquet", "csv"):
         raise UsageError("the Spark engine writes parquet or csv directories (`format`)")
-    try:
-        bound = inspect.signature(score_dataframe).bind(None, **options)
-    except TypeError as exc:
-        raise UsageError(f"score_files: {exc}") from exc
-    bound.apply_defaults()
-    opts = dict(bound.arguments)
-    del opts["df"], opts["text_column"], opts["tally_columns"]
-    check_options(opts["threshold"])
-    bundle = open_bundle(opts["model"], opts["backend"], on_bundle, public_key, signature)
-    opts["model"] = bundle.path
+    bundle = open_bundle(r, on_bundle)
     try:
         spark = session(master)
+        files = list_files(spark, r.sources)
+        # The summary is a local file: one of the inputs must not be it (Spark's output is
+        # a new folder, which Spark itself refuses to write over anything).
+        check_targets({"`summary`": r.summary and str(r.summary)}, files, bundle.path)
         df = read_reviews(
             spark,
-            sources,
-            text_column=text_column,
-            keep_text=opts["keep_text"] or opts["keep_columns"],
-            id_column=opts["id_column"],
-            input_format=input_format,
-            encoding=encoding,
-            delimiter=delimiter,
+            r.sources,
+            text_column=r.text_column,
+            keep_text=r.keep_text or r.keep_columns,
+            id_column=r.id_column,
+            input_format=r.input_format,
+            encoding=r.encoding,
+            delimiter=r.delimiter,
+            files=files,
         )
-        files = list_files(spark, sources)
-        # The summary is a local file: one of the inputs must not be it (Spark's -o is a
-        # new folder, which Spark itself refuses to write over anything).
-        check_targets({"`summary`": summary and str(summary)}, files, bundle.path)
-        many = inputs.names_several(sources, files)
+        many = inputs.names_several(r.sources, files)
         if not many:
             df = df.drop(SOURCE_COL)
-        opts["partitions"] = opts["partitions"] or spark.sparkContext.defaultParallelism
-        scored = score_dataframe(df, tally_columns=True, **opts).persist()  # scored once
+        scored = score_dataframe(
+            df,
+            id_column=r.id_column,
+            model=bundle,
+            backend=r.backend,
+            threshold=r.threshold,
+            columns=r.columns,
+            keep_text=r.keep_text,
+            keep_columns=r.keep_columns,
+            partitions=partitions or spark.sparkContext.defaultParallelism,
+            diagnostics=r.diagnostics,
+            tally_columns=True,
+        ).persist()  # scored once
         frame = scored.drop(*TALLY_COLUMNS)
         if format == "csv":  # CSV holds text only: kept nested and bytes columns as text
             frame = frame.withColumns(
@@ -419,16 +434,17 @@ def score_files(
             )  # fmt: skip
         out = frame.write.mode("errorifexists")
         if format == "csv":
-            out.option("header", True).option("escape", '"').csv(output)
+            out.option("header", True).option("escape", '"').csv(r.out_name)
         else:
-            out.parquet(output)
-        keys = ["source", *TALLY_COLUMNS[:3]] if many else list(TALLY_COLUMNS[:3])
+            out.parquet(r.out_name)
+        keys = ["source"] if many else []
+        keys += [STATUS_COL, PBIN_COL, TOKENS_COL]
         groups = (
             scored.groupBy(*keys, "label")
             .agg(
                 F.count("*").alias("n"),
-                F.sum(TALLY_COLUMNS[3]).alias("oov"),
-                F.sum(TALLY_COLUMNS[4]).alias("window"),
+                F.sum(OOV_COL).alias("oov"),
+                F.sum(WINDOW_COL).alias("window"),
             )
             .collect()
         )
@@ -443,13 +459,13 @@ def score_files(
         _tally(groups, bundle.tokenizer().maxlen, bundle.signature.output),
         bundle.manifest.get("metrics", {}).get("reference_stats"),
         seconds=time.perf_counter() - started,
-        output=output,
+        output=r.out_name,
         bundle=str(bundle.path),
         engine="spark",
     )
     result.files = _per_file(groups) if many else None
-    if summary is not None:
-        result.write_json(str(summary))
+    if r.summary is not None:
+        result.write_json(str(r.summary))
     return result
 
 
@@ -457,7 +473,7 @@ def _per_file(groups) -> dict[str, dict[str, int]]:
     per_file: dict[str, np.ndarray] = {}
     for g in groups:
         counts = per_file.setdefault(g["source"], np.zeros(len(STATUSES), dtype=np.int64))
-        counts[g[TALLY_COLUMNS[0]]] += g["n"]
+        counts[g[STATUS_COL]] += g["n"]
     return file_counts(per_file)
 
 
@@ -466,7 +482,7 @@ def _tally(groups, maxlen: int, output: OutputSpec) -> Tally:
     tally = Tally(maxlen, output)
     if not groups:
         return tally
-    status = np.array([g[TALLY_COLUMNS[0]] for g in groups], dtype=np.int64)
+    status = np.array([g[STATUS_COL] for g in groups], dtype=np.int64)
     scored = [g for g, s in zip(groups, status, strict=True) if s == OK_CODE]
 
     def pick(key: str) -> np.ndarray:
@@ -475,8 +491,8 @@ def _tally(groups, maxlen: int, output: OutputSpec) -> Tally:
     tally.add_rows(
         status,
         np.array([output.classes.index(g["label"]) for g in scored], dtype=np.int64),
-        pick(TALLY_COLUMNS[1]),
-        pick(TALLY_COLUMNS[2]),
+        pick(PBIN_COL),
+        pick(TOKENS_COL),
         pick("oov"),
         pick("window"),
         weight=np.array([g["n"] for g in groups], dtype=np.float64),

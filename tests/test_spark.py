@@ -154,13 +154,13 @@ def test_cli_engine_spark_writes_csv_and_refuses_bad_input(spark, files, tmp_pat
     assert res.exit_code == 2 and "give it as --output" in res.output
 
 
-def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):
-    """Files whose columns differ (extra, missing optional, reordered), in CSV, TSV,
-    Parquet and JSON Lines, in one folder: scored per file and united by column name."""
+def _mixed_folder(tmp_path):
+    """Files whose columns differ (extra, missing optional, reordered, typed), in CSV, TSV,
+    Parquet and JSON Lines, in one folder."""
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from rnnkit.spark import read_reviews, score_dataframe
 
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -176,14 +176,28 @@ def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):
         w.writerow(["id", "review"])
         for rid, text in rows[150:200]:
             w.writerow([rid, " ".join((text or "x").split())])
-    table = pa.table({"id": [r for r, _ in rows[200:250]], "review": [t for _, t in rows[200:250]]})
+    part = rows[200:250]
+    table = pa.table(
+        {
+            "id": [r for r, _ in part],
+            "review": [t for _, t in part],
+            "stars": pa.array([k % 5 + 1 for k in range(len(part))], pa.int32()),  # b: text
+            "tags": [["a", str(k)] for k in range(len(part))],
+            "blob": [bytes([k, 0, 255]) for k in range(len(part))],
+        }
+    )
     pq.write_table(table, folder / "d.parquet")
-    import json
-
     with open(folder / "e.jsonl", "w", encoding="utf-8") as fh:
         for rid, text in rows[250:]:
             fh.write(json.dumps({"id": rid, "review": text, "n": 1}) + "\n")
+    return folder
 
+
+def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):
+    """Scored per file and united by column name, on both engines."""
+    from rnnkit.spark import read_reviews, score_dataframe
+
+    folder = _mixed_folder(tmp_path)
     local_out = tmp_path / "local.parquet"
     summary = rnnkit.score_files(folder, local_out, id_column="id", keep_columns=True, workers=1)
     local = pd.read_parquet(local_out)
@@ -197,6 +211,43 @@ def test_mixed_columns_and_formats_equal_single_machine(spark, tmp_path):
     a = out.set_index("id")[["source", "extra", "stars"]].sort_index()
     b = local.set_index("id")[["source", "extra", "stars"]].sort_index()
     assert a.fillna("<null>").equals(b.fillna("<null>"))
+
+
+def test_one_request_gives_the_same_output_on_both_engines(spark, tmp_path):
+    """The same ScoreRequest, scored by the local engine and by Spark (only the output
+    path differs): every column of every row is the same, typed columns included."""
+    import dataclasses
+
+    from rnnkit import spark as rnnkit_spark
+    from rnnkit.runtime.scoring.pipeline import score_request
+    from rnnkit.runtime.scoring.request import ScoreRequest
+
+    folder = _mixed_folder(tmp_path)
+    request = ScoreRequest(
+        str(folder), tmp_path / "local.parquet", id_column="id", keep_columns=True,
+        diagnostics=True, format="parquet",
+    )  # fmt: skip
+    local_summary = score_request(request, workers=2)
+    spark_summary = rnnkit_spark.score_request(
+        dataclasses.replace(request, output=str(tmp_path / "spark")), partitions=3
+    )
+    import pyarrow.parquet as pq
+
+    order = [("source", "ascending"), ("id", "ascending")]
+    local = pq.read_table(tmp_path / "local.parquet").sort_by(order)
+    remote = pq.read_table(tmp_path / "spark").sort_by(order)
+    assert remote.column_names == local.column_names
+    assert local.num_rows == remote.num_rows == 300
+    for column in local.column_names:
+        a, b = local[column].to_pylist(), remote[column].to_pylist()
+        if column in ("probability", "oov"):
+            x = np.array([np.nan if v is None else v for v in a], dtype=float)
+            y = np.array([np.nan if v is None else v for v in b], dtype=float)
+            assert np.array_equal(np.isnan(x), np.isnan(y)), column
+            assert np.nanmax(np.abs(x - y)) <= 1e-6, column
+        else:
+            assert a == b, (column, [p for p in zip(a, b) if p[0] != p[1]][:3])
+    assert local_summary.to_dict()["statuses"] == spark_summary.to_dict()["statuses"]
 
 
 def test_spark_failure_names_the_file(spark, files, tmp_path):

@@ -63,12 +63,21 @@ def _plain(value, t: pa.DataType):
     return value
 
 
+def text_form(t: pa.DataType) -> str:
+    """How a column of type ``t`` becomes text: ``json`` (lists, structs, maps), ``base64``
+    (bytes) or ``cast`` (Arrow's own text cast). Both engines follow it."""
+    if is_nested(t):
+        return "json"
+    if is_bytes(t):
+        return "base64"
+    return "cast"
+
+
 def as_output_text(arr: pa.Array) -> pa.Array:
     """Any column as ``large_string`` (see the module's rules)."""
     t = arr.type
-    if is_text(t):
-        return arr.cast(pa.large_string())
-    if is_nested(t):
+    form = text_form(t)
+    if form == "json":
         values = [
             None
             if v is None
@@ -76,7 +85,7 @@ def as_output_text(arr: pa.Array) -> pa.Array:
             for v in arr.to_pylist()
         ]
         return pa.array(values, type=pa.large_string())
-    if is_bytes(t):
+    if form == "base64":
         values = [
             None if v is None else base64.b64encode(v).decode("ascii") for v in arr.to_pylist()
         ]

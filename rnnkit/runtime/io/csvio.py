@@ -65,6 +65,12 @@ def detect_delimiter(head: str) -> str:
     return best if header_fields(line, best) > 1 else ","
 
 
+def check_delimiter(delimiter: str) -> None:
+    """A CSV delimiter is one ASCII character, and not a quote or a line end."""
+    if len(delimiter.encode("utf-8")) != 1 or delimiter in '\r\n"':
+        raise UsageError(f"`delimiter` must be one ASCII character, got {delimiter!r}")
+
+
 class CsvRecords:
     """A CSV input cut into blocks of complete records: ``header`` then :meth:`blocks`.
 
@@ -77,8 +83,7 @@ class CsvRecords:
             delimiter = detect_delimiter(
                 head[: min(ends, default=len(head))].decode("utf-8", "replace")
             )
-        if len(delimiter.encode("utf-8")) != 1 or delimiter in '\r\n"':
-            raise UsageError(f"`delimiter` must be one ASCII character, got {delimiter!r}")
+        check_delimiter(delimiter)
         self.stream, self.name = stream, stream.name
         self.delim = ord(delimiter)
         self.delimiter = delimiter

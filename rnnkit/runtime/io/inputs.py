@@ -218,3 +218,9 @@ def _open_parquet(source: str) -> InputFile:
 
     types = {f.name: f.type for f in schema}
     return InputFile(source, columns, chunks, file.close, types)
+
+
+def united_types(types: dict[str, set[pa.DataType]]) -> dict[str, pa.DataType]:
+    """Each column's type over every file: its own where all files agree, else text (both
+    engines' rule)."""
+    return {c: next(iter(ts)) if len(ts) == 1 else pa.large_string() for c, ts in types.items()}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from ..errors import DataError, UsageError
+from ..errors import DataError
 from ..io import inputs
 from ..io.chunks import BlockError, Chunk
 from ..io.coltext import is_text
@@ -31,27 +31,17 @@ from ..model.bundle import Bundle, resolve_bundle_path
 from ..model.classifier import SentimentModel
 from ..model.statuses import STATUSES
 from ..text.scanned import WARM_UP_MIN_BYTES
+from .request import ScoreRequest
 from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts
 from .writers import ResultSink, check_targets, output_format
 
 
-def check_options(threshold: float | None) -> None:
-    if threshold is not None and not 0.0 <= threshold <= 1.0:
-        raise UsageError(f"`threshold` must be within [0, 1], got {threshold}")
-
-
-def open_bundle(
-    model,
-    backend: str,
-    on_bundle: Callable[[Bundle], None] | None,
-    public_key: str | os.PathLike | None = None,
-    signature: str | os.PathLike | None = None,
-) -> Bundle:
-    """Open and check the bundle (its signature first, given a ``public_key``), and fail
-    before reading any input if ``backend`` is absent."""
-    bundle = Bundle.open(model, public_key=public_key, signature=signature)
-    bundle.format_file(backend)
+def open_bundle(request: ScoreRequest, on_bundle: Callable[[Bundle], None] | None) -> Bundle:
+    """Open and check the request's bundle (its signature first, given a public key), and
+    fail before reading any input if the request's backend has no model in it."""
+    bundle = Bundle.open(request.model, public_key=request.public_key, signature=request.signature)
+    bundle.format_file(request.backend)
     if on_bundle is not None:
         on_bundle(bundle)
     return bundle
@@ -155,9 +145,7 @@ def plan_inputs(
         )
     )
     kept = kept or None  # only the text (and the id): nothing read beyond them
-    kept_types = {
-        c: next(iter(ts)) if len(ts) == 1 else pa.large_string() for c, ts in types.items()
-    }
+    kept_types = inputs.united_types(types)
     with_source = inputs.names_several(sources, [f.path for f in planned])
     return Plan(planned, id_column, with_source, kept, kept_types)
 
@@ -166,64 +154,71 @@ def score_files(
     sources: str | os.PathLike | Sequence[str | os.PathLike],
     output: str | os.PathLike | None = None,
     *,
-    model: str | os.PathLike | None = None,
-    text_column: str | None = None,
-    id_column: str | None = None,
-    columns: Sequence[str] | None = None,
-    keep_text: bool = False,
-    keep_columns: bool = False,
-    format: str | None = None,
-    threshold: float | None = None,
-    backend: str = "onnx",
-    encoding: str | None = None,
-    input_format: str | None = None,
-    delimiter: str | None = None,
     workers: int | None = None,
     progress: bool = False,
-    diagnostics: bool = False,
-    summary: str | os.PathLike | None = None,
     stdout=None,
     on_bundle: Callable[[Bundle], None] | None = None,
-    public_key: str | os.PathLike | None = None,
-    signature: str | os.PathLike | None = None,
+    **options,
 ) -> ScoreSummary:
     """Score every row of ``sources`` into ``output`` (None/``-``: stdout).
 
     ``sources``: a path, ``-`` (stdin), a folder, a glob, or a list of them; CSV/TSV,
     Parquet or JSON Lines by extension (or ``input_format``), ``.gz`` for the text formats.
+    ``options``: the fields of :class:`ScoreRequest` (``model``, ``text_column``,
+    ``id_column``, ``columns``, ``keep_text``, ``keep_columns``, ``format``, ``threshold``,
+    ``backend``, ``encoding``, ``input_format``, ``delimiter``, ``diagnostics``,
+    ``summary``, ``public_key``, ``signature``). ``workers``: scoring threads (default: one
+    per core); ``on_bundle``: called with the opened bundle before anything is read.
+
     Output columns: ``source`` (the file, when several are scored), ``id`` (``id_column``
-    or the 0-based row number within its file), ``probability``, ``label`` (positive/
-    negative at ``threshold``), ``status`` (ok, missing_text, empty_text, no_words, no_model_output) and,
-    then the input's other columns (``columns`` picks them; ``keep_text`` adds the text;
-    ``keep_columns``: every column, the text and the id too); ``diagnostics`` adds ``tokens``, ``oov`` and
-    ``truncated``. A row that cannot be scored keeps its place with an empty probability
-    and label. The returned summary (also written as JSON to ``summary``) holds the counts,
-    and the input's word statistics beside training's, with drift warnings.
-    ``public_key``: refuse a bundle that is not signed with its private key (the signature
-    at ``signature``, default ``BUNDLE/model.sig``), before anything is read.
+    or the 0-based row number within its file), ``probability``, ``label``, ``status`` (ok,
+    missing_text, empty_text, no_words, no_model_output), then the input's other columns
+    (``columns`` picks them; ``keep_text`` adds the text; ``keep_columns``: every column,
+    the text and the id too); ``diagnostics`` adds ``tokens``, ``oov`` and ``truncated``.
+    A row that cannot be scored keeps its place with an empty probability and label. The
+    returned summary (also written as JSON to ``summary``) holds the counts, and the
+    input's word statistics beside training's, with drift warnings. ``public_key``: refuse
+    a bundle that is not signed with its private key, before anything is read.
     """
+    request = ScoreRequest.of(sources, output, **options)
+    return score_request(request, workers=workers, progress=progress, stdout=stdout,
+                         on_bundle=on_bundle)  # fmt: skip
+
+
+def score_request(
+    request: ScoreRequest,
+    *,
+    workers: int | None = None,
+    progress: bool = False,
+    stdout=None,
+    on_bundle: Callable[[Bundle], None] | None = None,
+) -> ScoreSummary:
+    """:func:`score_files` for a request already made (the CLI makes one for both
+    engines)."""
     started = time.perf_counter()
     timing: dict[str, float] = {}
-    out_name = None if output is None or str(output) == "-" else str(output)
-    fmt = output_format(format, out_name)
-    check_options(threshold)
-    paths = expand_sources(sources)  # names only: a missing file is said before the model
-    outputs = {"`output`": out_name, "`summary`": None if summary is None else str(summary)}
-    check_targets(outputs, paths, resolve_bundle_path(model)[0])
-    bundle = open_bundle(model, backend, on_bundle, public_key, signature)
+    r = request
+    out_name = r.out_name
+    fmt = output_format(r.format, out_name)
+    paths = expand_sources(r.sources)  # names only: a missing file is said before the model
+    summary = None if r.summary is None else str(r.summary)
+    check_targets({"`output`": out_name, "`summary`": summary}, paths,
+                  resolve_bundle_path(r.model)[0])  # fmt: skip
+    bundle = open_bundle(r, on_bundle)
+    id_column, diagnostics, threshold = r.id_column, r.diagnostics, r.threshold
     plan = plan_inputs(
-        sources,
+        r.sources,
         paths,
-        text_column=text_column,
+        text_column=r.text_column,
         id_column=id_column,
-        columns=inputs.ALL_COLUMNS if keep_columns else columns,
-        keep_text=keep_text,
-        input_format=input_format,
-        encoding=encoding,
-        delimiter=delimiter,
+        columns=r.wanted_columns,
+        keep_text=r.keep_text,
+        input_format=r.input_format,
+        encoding=r.encoding,
+        delimiter=r.delimiter,
     )
     scorer = SentimentModel(
-        bundle, backend=backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
+        bundle, backend=r.backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
     )
     timing["model_ready_at"] = time.time()  # bundle, session and self-check done
     tally = Tally(scorer.tokenizer.maxlen, scorer.output)
@@ -231,7 +226,7 @@ def score_files(
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
         rows_done = [0] * len(plan.files)  # rows emitted per file: the next row's number
-        chunks = _chunks_in_order(plan, encoding, delimiter)
+        chunks = _chunks_in_order(plan, r.encoding, r.delimiter)
         for k, outcome in score_batches(scorer, chunks, workers, count_all=diagnostics):
             # The end of start-up: the first block is back from scoring (epoch seconds).
             timing.setdefault("first_block_at", time.time())
@@ -278,7 +273,7 @@ def score_files(
         paths = [f.path for f in plan.files]
         result.files = file_counts(dict(zip(paths, per_file, strict=True)))
     if summary is not None:
-        result.write_json(str(summary))
+        result.write_json(summary)
     return result
 
 

@@ -15,8 +15,7 @@ from ..errors import UsageError
 from ..io import inputs
 from ..io.csvio import check_delimiter
 from ..model.backends import BACKENDS
-
-OUTPUT_FORMATS = ("csv", "jsonl", "parquet")
+from .writers import FORMATS
 
 
 @dataclass(frozen=True)
@@ -49,10 +48,8 @@ class ScoreRequest:
             raise UsageError(
                 f"unknown `backend` {self.backend!r}; choose from {', '.join(BACKENDS)}"
             )
-        if self.format is not None and self.format not in OUTPUT_FORMATS:
-            raise UsageError(
-                f"unknown `format` {self.format!r}; choose from {', '.join(OUTPUT_FORMATS)}"
-            )
+        if self.format is not None and self.format not in FORMATS:
+            raise UsageError(f"unknown `format` {self.format!r}; choose from {', '.join(FORMATS)}")
         if self.input_format is not None and self.input_format not in inputs.INPUT_FORMATS:
             raise UsageError(
                 f"unknown `input_format` {self.input_format!r}; choose from "
