@@ -95,20 +95,12 @@ class Plan:
                 f.opened = None
 
 
-def plan_inputs(
-    sources,
-    paths: list[str],
-    *,
-    text_column: str | None,
-    id_column: str | None,
-    columns: Sequence[str] | None,
-    keep_text: bool,
-    input_format: str | None,
-    encoding: str | None,
-    delimiter: str | None,
-) -> Plan:
-    """Read the columns of every file (``paths``: the ``sources`` expanded) before anything
-    is written, so a missing column in the tenth file fails at once."""
+def plan_inputs(request: ScoreRequest, paths: list[str]) -> Plan:
+    """Read the columns of every file (``paths``: the request's sources expanded) before
+    anything is written, so a missing column in the tenth file fails at once."""
+    text_column, id_column, columns = request.text_column, request.id_column, request.wanted_columns
+    keep_text, input_format = request.keep_text, request.input_format
+    encoding, delimiter = request.encoding, request.delimiter
     planned: list[PlannedFile] = []
     types: dict[str, set] = {}  # each input column's types, as read, over all files
     try:
@@ -146,7 +138,7 @@ def plan_inputs(
     )
     kept = kept or None  # only the text (and the id): nothing read beyond them
     kept_types = inputs.united_types(types)
-    with_source = inputs.names_several(sources, [f.path for f in planned])
+    with_source = inputs.names_several(request.sources, [f.path for f in planned])
     return Plan(planned, id_column, with_source, kept, kept_types)
 
 
@@ -206,17 +198,7 @@ def score_request(
                   resolve_bundle_path(r.model)[0])  # fmt: skip
     bundle = open_bundle(r, on_bundle)
     id_column, diagnostics, threshold = r.id_column, r.diagnostics, r.threshold
-    plan = plan_inputs(
-        r.sources,
-        paths,
-        text_column=r.text_column,
-        id_column=id_column,
-        columns=r.wanted_columns,
-        keep_text=r.keep_text,
-        input_format=r.input_format,
-        encoding=r.encoding,
-        delimiter=r.delimiter,
-    )
+    plan = plan_inputs(r, paths)
     scorer = SentimentModel(
         bundle, backend=r.backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
     )
