@@ -9,6 +9,7 @@ are compiled.
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,8 +19,9 @@ import pytest
 
 from rnnkit.runtime import disk_cache
 from rnnkit.runtime.model.bundle import Bundle
-from rnnkit.runtime.text import machine_code, scan
-from rnnkit.runtime.text.scanplan import ABIS, BUILD_TABLE_ABI, ENCODE_ROWS_ABI
+from rnnkit.runtime.text.scan import compiled as scan
+from rnnkit.runtime.text.scan import machine_code
+from rnnkit.runtime.text.scan.plan import ABIS, BUILD_TABLE_ABI, ENCODE_ROWS_ABI
 
 TEXTS = [
     "A quiet, patient film that earns its ending.<br /><br />Recommended!",
@@ -30,7 +32,7 @@ TEXTS = [
 
 
 def test_the_entry_points_take_their_parameters_in_the_abis_order():
-    from rnnkit.runtime.text import scan_kernels
+    from rnnkit.runtime.text.scan import kernels as scan_kernels
 
     assert set(scan_kernels.ENTRY_POINTS) == set(ABIS)
     for name, function in scan_kernels.ENTRY_POINTS.items():
@@ -97,7 +99,8 @@ def test_a_source_change_is_a_new_cache_key(tmp_path):
 def test_the_unicode_tables_read_back_are_the_ones_built(tmp_path, monkeypatch):
     """The scan's character tables come from disk after the first build: the same arrays;
     a damaged file is built again."""
-    from rnnkit.runtime.text import keras_tokenizer, scanplan
+    from rnnkit.runtime.text import keras_tokenizer
+    from rnnkit.runtime.text.scan import plan as scanplan
 
     monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
     rule = lambda c: (scanplan.SEP if c.lower() == " " else scanplan.WORD, c.lower())  # noqa: E731
@@ -129,7 +132,8 @@ def test_the_unicode_tables_are_rebuilt_when_a_module_their_rules_import_changes
 ):
     """rnnkit's character rule lives in tokenizer.py but reads its apostrophes from
     contract.py: an edit there must not leave the scan on tables built from the old ones."""
-    from rnnkit.runtime.text import contract, scanplan, tokenizer
+    from rnnkit.runtime.text import contract, tokenizer
+    from rnnkit.runtime.text.scan import plan as scanplan
 
     monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])
 
@@ -167,7 +171,7 @@ def test_code_that_needs_a_missing_symbol_is_refused_not_crashed(real_codes):
     """LLVM ends the process on a symbol it cannot resolve; the loader asks first."""
     code = (
         "import dataclasses, sys\n"
-        "from rnnkit.runtime.text import machine_code, scan\n"
+        "from rnnkit.runtime.text.scan import compiled as scan, machine_code\n"
         "codes = machine_code.cached_object_code('scan', scan._SOURCES, scan._compile)\n"
         "bad = [dataclasses.replace(c, undefined=c.undefined + ('rnnkit_no_such_symbol',))"
         " for c in codes]\n"
@@ -211,3 +215,31 @@ def test_no_home_folder_still_leaves_the_other_cache_folders(monkeypatch):
     dirs = disk_cache.cache_dirs()
     assert dirs[0] == disk_cache.Path("/somewhere") and dirs[1].name == "__pycache__"
     assert len(dirs) == 2
+
+
+def test_the_compiled_scan_can_be_turned_off(tmp_path):
+    """RNNKIT_COMPILED_SCAN=0: a large input is scored by the reference alone, with the
+    same output, and neither numba nor LLVM's library is loaded."""
+    rows = [
+        f"review {k}: a warm and funny film {'Σ' if k % 97 == 0 else 'no'} doubt"
+        for k in range(2000)
+    ]
+    src = tmp_path / "many.csv"
+    src.write_text("text\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code = (
+        "import sys, rnnkit\n"
+        f"rnnkit.score_files({str(src)!r}, sys.argv[1], workers=2)\n"
+        "print('numba' in sys.modules, 'llvmlite' in sys.modules)\n"
+    )
+    outputs = {}
+    for switch in ("1", "0"):
+        out = tmp_path / f"out-{switch}.csv"
+        env = {**os.environ, "RNNKIT_COMPILED_SCAN": switch}
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[switch] = (out.read_text(), done.stdout.split())
+    assert outputs["0"][0] == outputs["1"][0]  # the same scores, row for row
+    assert outputs["1"][1][1] == "True"  # the scan's machine code loads through llvmlite
+    assert outputs["0"][1] == ["False", "False"]

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from rnnkit.cli import main
 from rnnkit.runtime.io import jsonio
-from rnnkit.runtime.text.scanplan import MAX_WORD
+from rnnkit.runtime.text.scan.plan import MAX_WORD
 from rnnkit.runtime.text.tokenizer import Tokenizer
 
 

@@ -70,7 +70,7 @@ def test_rows_in_equal_rows_out_in_order(tmp_path):
 
 
 def test_scores_equal_the_reference_tokenizer_path(tmp_path):
-    from rnnkit.runtime.text.scanned import COMPILED_MIN_ROWS
+    from rnnkit.runtime.text.scan.dispatch import COMPILED_MIN_ROWS
 
     model = rnnkit.load()
     texts = [t for _, t in AWKWARD if t and t.strip() and any(c.isalnum() for c in t)]
@@ -87,7 +87,7 @@ def test_scores_equal_the_reference_tokenizer_path(tmp_path):
 
 def test_parallel_workers_match_single_process(tmp_path, monkeypatch):
     """Many small blocks: thread pool + compiled tokenizer vs one thread + reference."""
-    from rnnkit.runtime.text import scanned
+    from rnnkit.runtime.text.scan import dispatch as scanned
 
     monkeypatch.setattr(csvio, "BLOCK_SIZE", 4096)  # many small blocks -> the pool path
     src = tmp_path / "many.csv"

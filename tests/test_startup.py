@@ -14,7 +14,7 @@ import pytest
 
 from rnnkit.runtime.model import classifier
 from rnnkit.runtime.scoring.pipeline import score_files
-from rnnkit.runtime.text.scanned import WARM_UP_MIN_BYTES, ScannedTokenizer
+from rnnkit.runtime.text.scan.dispatch import WARM_UP_MIN_BYTES, ScannedTokenizer
 
 TEXTS = [
     "A quiet, patient film that earns its ending.",
@@ -99,7 +99,7 @@ def _warm_up_in_a_fresh_process() -> list[str]:
         "from rnnkit.runtime.model.bundle import Bundle\n"
         "Bundle.open(None).tokenizer().warm_up()\n"
         "print('numba imported' if 'numba' in sys.modules else 'no numba')\n"
-        "from rnnkit.runtime.text import machine_code\n"
+        "from rnnkit.runtime.text.scan import machine_code\n"
         "print(*sorted(machine_code._LOADED['scan']))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -113,7 +113,7 @@ def test_compiled_scan_equals_reference_on_imdb(imdb_texts):
 
 
 def test_encode_uses_the_scan_for_large_inputs_only():
-    from rnnkit.runtime.text.scanned import COMPILED_MIN_ROWS
+    from rnnkit.runtime.text.scan.dispatch import COMPILED_MIN_ROWS
 
     tok = Tokenizer(("film",), 10, maxlen=3)
     tok.encode(["film"] * (COMPILED_MIN_ROWS - 1))

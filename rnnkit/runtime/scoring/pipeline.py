@@ -30,7 +30,7 @@ from ..io.inputs import InputFile, expand_sources, pick_columns
 from ..model.bundle import Bundle, resolve_bundle_path
 from ..model.classifier import SentimentModel
 from ..model.statuses import STATUSES
-from ..text.scanned import WARM_UP_MIN_BYTES
+from ..text.scan.dispatch import WARM_UP_MIN_BYTES
 from .request import ScoreRequest
 from .results import conform, result_batch, result_schema, row_numbers
 from .summary import ScoreSummary, Tally, file_counts

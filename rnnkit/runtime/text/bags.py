@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from .scanned import COMPILED_MIN_ROWS
-from .scanplan import PREFIX_HASH_MULTIPLIER, WORD, ScanPlan
+from .scan.dispatch import COMPILED_MIN_ROWS
+from .scan.plan import PREFIX_HASH_MULTIPLIER, WORD, ScanPlan
 from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
 from .standardize import describe
 from .text_vectorization import (
@@ -172,7 +172,7 @@ class TextVectorizationBag(SpecTokenizer):
     def _bags(self, tokens: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """Bags of rows of internal token ids (0: padding), in the reference's order, by
         the compiled ``bag_rows`` kernel (GIL-free, like the scan)."""
-        from .scan import kernels
+        from .scan.compiled import kernels
 
         tables = self._ngram_tables
         m, width = tokens.shape

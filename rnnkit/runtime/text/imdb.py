@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .keras_tokenizer import DEFAULT_FILTERS, text_to_word_sequence, word_tables
-from .scanplan import ScanPlan
+from .scan.plan import ScanPlan
 from .sequences import WordIndexSpec
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .scanplan import REFERENCE, SEP, TABLE_SIZE, WORD, ScanPlan, unicode_tables
+from .scan.plan import REFERENCE, SEP, TABLE_SIZE, WORD, ScanPlan, unicode_tables
 from .sequences import WordIndexSpec
 
 DEFAULT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'

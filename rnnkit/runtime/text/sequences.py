@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import format_problem
 from ..files import json_text
-from .scanned import ScannedTokenizer
-from .scanplan import ScanPlan
+from .scan.dispatch import ScannedTokenizer
+from .scan.plan import ScanPlan
 
 SIDES = ("pre", "post")
 #: Limits on a spec file from elsewhere (a tokenizer JSON, a word index).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .scanplan import WORD, ScanPlan, ascii_tables
+from .scan.plan import WORD, ScanPlan, ascii_tables
 from .sequences import MAX_WORD_CHARS, MAX_WORDS, SpecTokenizer
 from .standardize import check_steps, describe, run_steps, run_steps_arrow
 

@@ -39,8 +39,8 @@ import numpy as np
 from ..errors import format_problem
 from ..files import json_text
 from .contract import APOSTROPHES, BREAK_OPENER, BREAK_WORD, FIRST_WORD_ID, OOV_ID, PAD_ID
-from .scanned import ScannedTokenizer
-from .scanplan import SEP, SKIP, WORD, ScanPlan, unicode_tables
+from .scan.dispatch import ScannedTokenizer
+from .scan.plan import SEP, SKIP, WORD, ScanPlan, unicode_tables
 
 FORMAT = "rnnkit-tokenizer"
 FORMAT_VERSION = 1

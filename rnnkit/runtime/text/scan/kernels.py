@@ -26,7 +26,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 
 from .machine_code import ObjectCode, object_code_of
-from .scanplan import ABIS, MAX_WORD, PREFIX_HASH_MULTIPLIER
+from .plan import ABIS, MAX_WORD, PREFIX_HASH_MULTIPLIER
 
 
 @njit(nogil=True)

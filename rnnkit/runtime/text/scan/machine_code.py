@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
-from .. import disk_cache
+from ... import disk_cache
 
 #: numba's C helpers that the compiled code names but never calls. numba wraps each C entry
 #: point in code that reports an exception the body raised (numba_gil_ensure, numba_unpickle,

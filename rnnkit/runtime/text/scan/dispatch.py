@@ -10,13 +10,14 @@ tested to give identical ids.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from ..arrays import from_numpy, from_strings
+from ...arrays import from_numpy, from_strings
 
 #: Below this many rows the reference is used, so small inputs never load the scan's machine
 #: code (the first time on a machine, numba compiles it: seconds); once the scan
@@ -28,6 +29,13 @@ COMPILED_MIN_ROWS = 512
 WARM_UP_MIN_BYTES = 1 << 20
 _SCAN_BUILD_LOCK = threading.Lock()
 FAST_PATH = "compiled scan"
+#: ``RNNKIT_COMPILED_SCAN=0`` turns the compiled scan off: every batch takes the reference
+#: (10-15x slower to tokenize, the same ids), and neither numba nor LLVM is ever loaded.
+SWITCH = "RNNKIT_COMPILED_SCAN"
+
+
+def compiled_scan_enabled() -> bool:
+    return os.environ.get(SWITCH, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 class ScannedTokenizer:
@@ -126,9 +134,9 @@ class ScannedTokenizer:
         if "_compiled_scan" not in self.__dict__:
             with _SCAN_BUILD_LOCK:
                 if "_compiled_scan" not in self.__dict__:
-                    plan = self.scan_plan()
+                    plan = self.scan_plan() if compiled_scan_enabled() else None
                     if plan is not None:
-                        from .scan import CompiledScan
+                        from .compiled import CompiledScan
 
                         plan = CompiledScan(plan)
                     object.__setattr__(self, "_compiled_scan", plan)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import disk_cache
+from ... import disk_cache
 
 MAX_WORD = 128  # bytes; longer tokens are out of vocabulary without a lookup
 TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: ``beyond``
@@ -20,7 +20,7 @@ TABLE_SIZE = 0x20000  # code points U+0000..U+1FFFF are classified; beyond: ``be
 #: inside a word they join its two halves, elsewhere they are nothing.
 SEP, WORD, SKIP, REFERENCE = 0, 1, 2, 3
 
-#: The scan's C entry points (``scan_kernels``): each parameter's name and type, in order,
+#: The scan's C entry points (``kernels``): each parameter's name and type, in order,
 #: so that the compiled side and the ctypes caller (``scan``) agree from one list. Every
 #: array is a pointer; its length travels in an ``n_`` parameter (or is implied: offsets
 #: are n_rows + 1 long, out is n_rows x maxlen, buf is MAX_WORD bytes).
@@ -39,7 +39,7 @@ BUILD_TABLE_ABI = (
     ("n_words", "i64"), ("table", "i32*"), ("n_slots", "i64"),
 )  # fmt: skip
 #: Fibonacci hashing's multiplier: the slot of an n-gram prefix's code in its table
-#: (``bags._PrefixTable`` fills the tables, ``scan_kernels.bag_rows`` reads them).
+#: (``bags._PrefixTable`` fills the tables, ``kernels.bag_rows`` reads them).
 PREFIX_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
 #: Bags of n-grams from the scanned tokens (``bags.py``): the prefix tables of every level
 #: concatenated (level j's slots from level_start[j], 2**level_bits[j] of them), the final
@@ -71,9 +71,9 @@ def unicode_tables(key: object, classify: Callable[[str], tuple[int, str]]):
     and every module of this package, since a rule reads constants from its neighbours
     (rnnkit's reads its apostrophes from ``contract.py``)."""
     if key not in _TABLES:
-        here = Path(__file__).parent
+        text = Path(__file__).parent.parent  # the text package, this one included
         rules = Path(sys.modules[classify.__module__].__file__)
-        sources = sorted({rules, *here.glob("*.py")})
+        sources = sorted({rules, *text.rglob("*.py")})
         facts = [repr(key), unicodedata.unidata_version, sys.implementation.cache_tag]
         name = f"tables-{disk_cache.key_of(sources, facts)}.bin"
         blobs = disk_cache.cached(name, lambda: _build_tables(classify))

@@ -1,5 +1,5 @@
 """The compiled scan as scoring calls it: a plan's vocabulary as flat arrays and its hash
-table, and Arrow string arrays in, ids out, through the machine code of ``scan_kernels``
+table, and Arrow string arrays in, ids out, through the machine code of ``kernels``
 (loaded by ``machine_code``: no numba import once this machine has compiled it).
 
 Compiling takes a few seconds, once per machine; later processes load the cached code.
@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..arrays import nulls_of
+from ...arrays import nulls_of
 from . import machine_code
-from .scanplan import ABIS, MAX_WORD, ScanPlan
+from .plan import ABIS, MAX_WORD, ScanPlan
 
 _HERE = Path(__file__).parent
 #: What the machine code is built from: a change to any of these compiles it again.
-_SOURCES = tuple(_HERE / f for f in ("scan_kernels.py", "scanplan.py", "machine_code.py"))
+_SOURCES = tuple(_HERE / f for f in ("kernels.py", "plan.py", "machine_code.py"))
 
 
 def _compile() -> list[machine_code.ObjectCode]:
-    from .scan_kernels import compile_object_code  # numba: only on a cache miss
+    from .kernels import compile_object_code  # numba: only on a cache miss
 
     return compile_object_code()
 
