@@ -7,7 +7,6 @@ The heavy side (TensorFlow) is imported lazily inside ``train``, ``export`` and 
 from __future__ import annotations
 
 import gc
-import os
 import re
 import sys
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import click
 
 from ._version import __version__
-from .runtime.errors import MissingExtraError, NotExportedError, ParityError, RnnkitError
+from .heavy import prepare_tensorflow, require_tensorflow
+from .runtime.errors import MissingExtraError, NotExportedError, RnnkitError
 from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
 from .runtime.signals import Interrupted, interruptible
@@ -71,25 +71,6 @@ def _signed_by(command):
 
 def _err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _quiet_tensorflow() -> None:
-    """Before TensorFlow is imported (by any command that may import it)."""
-    # TensorFlow's C++ logging is noise for a CLI user; errors still surface as exceptions.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # oneDNN reorders float sums between runs and machines; off, CPU training is repeatable
-    # (and TensorFlow does not announce it on stderr).
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-
-def _need_train_extra() -> None:
-    _quiet_tensorflow()
-    try:
-        import tensorflow  # noqa: F401
-    except ImportError as exc:
-        raise MissingExtraError(
-            'this command needs the training extra: pip install "rnnkit[train]"'
-        ) from exc
 
 
 #: A parameter as the library's messages name it: ```name``` or ```name=value```.
@@ -219,7 +200,7 @@ def train(output, data, text_column, label_column, source, recipe, **hyper) -> N
       rnnkit train --data my_reviews.csv --text-column body --label-column sentiment
       rnnkit train --data tickets.csv --label-column topic --output runs/topics
     """
-    _need_train_extra()
+    require_tensorflow()
     from .training.train import train as run_train
 
     # The hyper-parameter options are named after TrainConfig's fields.
@@ -338,7 +319,7 @@ def import_(
           --sample reviews.csv --text-column body --label-column stars -o stars
       rnnkit export my-model --format all
     """
-    _need_train_extra()
+    require_tensorflow()
     from .importer.run import import_model
     from .importer.tokenizers import tokenizer_choice
 
@@ -378,7 +359,7 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
       rnnkit export --format onnx
       rnnkit export runs/imdb --format all --quantize int8
     """
-    _need_train_extra()
+    require_tensorflow()
     from .exporter.export import export_bundle
     from .runtime.model.bundle import manifest_digest
     from .runtime.model.parity import table
@@ -435,7 +416,7 @@ def verify(bundle, atol, recorded, public_key, signature) -> None:
     from .runtime.model.parity import table
     from .verify import verify as run_verify
 
-    _quiet_tensorflow()
+    prepare_tensorflow()
     report = run_verify(
         bundle,
         atol=atol,
@@ -445,17 +426,12 @@ def verify(bundle, atol, recorded, public_key, signature) -> None:
     )
     if report.signed is not None:
         click.echo(f"signature: {report.signed} matches {public_key} over every file")
-    if not report.results:
-        raise click.ClickException("nothing to verify: the bundle has no exported models")
-    click.echo(f"checked against: {report.mode}")
-    click.echo(table(report.results))
+    if report.results:
+        click.echo(f"checked against: {report.mode}")
+        click.echo(table(report.results))
     for note in report.skipped:
         click.echo(f"skipped {note}")
-    if not report.passed:
-        raise ParityError(
-            "parity check failed: "
-            + "; ".join(r.describe() for r in report.results if not r.passed)
-        )
+    report.raise_for_failure()
 
 
 @main.command()

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .runtime.errors import ParityError
 from .runtime.model.bundle import resolve_bundle_path
 from .runtime.model.parity import ParityResult
 from .runtime.model.verify import installed, verify_recorded
@@ -30,6 +31,15 @@ class VerifyReport:
     @property
     def passed(self) -> bool:
         return bool(self.results) and all(r.passed for r in self.results)
+
+    def raise_for_failure(self) -> None:
+        """Verification's rule: a bundle with nothing exported, or any failed check, fails
+        (:class:`ParityError`, naming every failed check)."""
+        if not self.results:
+            raise ParityError("nothing to verify: the bundle has no exported models")
+        if not self.passed:
+            failed = "; ".join(r.describe() for r in self.results if not r.passed)
+            raise ParityError(f"parity check failed: {failed}")
 
 
 def verify(
