@@ -52,11 +52,11 @@ def main() -> None:
     step("onnxruntime")
     import rnnkit.cli  # noqa: F401
     from rnnkit.runtime.model.bundle import Bundle
-    from rnnkit.runtime.model.classifier import SentimentModel
+    from rnnkit.runtime.model.classifier import TextClassifier
     from rnnkit.runtime.scoring.pipeline import score_files
 
     step("rnnkit's modules (and click)")
-    model = SentimentModel(Bundle.open(bundle_path))
+    model = TextClassifier(Bundle.open(bundle_path))
     step("the model: bundle, tokenizer, inference session, self-check")
     import llvmlite.binding  # noqa: F401
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 from ._version import __version__
 from .runtime.errors import MissingExtraError, UsageError
 from .runtime.model.bundle import Bundle
-from .runtime.model.classifier import SentimentModel, text_array
+from .runtime.model.classifier import TextClassifier, text_array
 from .runtime.model.signature import BINARY, OutputSpec
 from .runtime.scoring.results import class_columns, result_batch, row_numbers
 
@@ -151,7 +151,7 @@ class RnnkitPyfunc:
 
     def __init__(self, bundle_dir: str | os.PathLike, backend: str, text_column: str) -> None:
         # rnnkit's trust checks: hashes, then this runtime against Keras's recorded outputs.
-        self.model = SentimentModel(Bundle.open(bundle_dir), backend=backend)
+        self.model = TextClassifier(Bundle.open(bundle_dir), backend=backend)
         self.text_column = text_column
 
     def _texts(self, model_input) -> pa.Array:

@@ -2,7 +2,7 @@
 
 The bundle directory is shipped to the executors with ``SparkContext.addFile``; each Python
 worker loads it once (a module-level cache) and scores Arrow record batches with
-``mapInArrow`` through :meth:`SentimentModel.score_arrow` and the shared result builder
+``mapInArrow`` through :meth:`TextClassifier.score_arrow` and the shared result builder
 (``runtime/results.py``), so tokenizing, inference, statuses, labels and the output schema
 are one code path, not a copy.
 
@@ -29,7 +29,7 @@ from .runtime.io.csvio import detect_delimiter
 from .runtime.io.inputs import expand_sources
 from .runtime.io.streams import bom_encoding
 from .runtime.model.bundle import Bundle
-from .runtime.model.classifier import SentimentModel
+from .runtime.model.classifier import TextClassifier
 from .runtime.model.signature import OutputSpec
 from .runtime.model.statuses import OK_CODE, STATUSES
 from .runtime.scoring.pipeline import open_bundle
@@ -38,7 +38,7 @@ from .runtime.scoring.results import result_batch, result_schema
 from .runtime.scoring.summary import ScoreSummary, Tally, file_counts, probability_bin
 from .runtime.scoring.writers import check_targets
 
-_MODELS: dict[tuple[str, str], SentimentModel] = {}
+_MODELS: dict[tuple[str, str], TextClassifier] = {}
 SOURCE_COL, ROW_COL, TEXT_COL = "__rnnkit_source", "__rnnkit_row", "__rnnkit_text"
 #: Per-row counts behind the run summary: status code, probability bin, words, and the
 #: out-of-vocabulary and all words of the window.
@@ -50,11 +50,11 @@ TALLY_COLUMNS = (STATUS_COL, PBIN_COL, TOKENS_COL, OOV_COL, WINDOW_COL)
 EMPTY_MARKER = "\x00rnnkit-empty\x00"
 
 
-def _worker_model(bundle_dir: str, backend: str) -> SentimentModel:
+def _worker_model(bundle_dir: str, backend: str) -> TextClassifier:
     """One model per Python worker process, loaded on first use and then reused."""
     key = (bundle_dir, backend)
     if key not in _MODELS:
-        _MODELS[key] = SentimentModel(Bundle.open(bundle_dir), backend=backend)
+        _MODELS[key] = TextClassifier(Bundle.open(bundle_dir), backend=backend)
     return _MODELS[key]
 
 

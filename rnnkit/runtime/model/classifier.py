@@ -35,9 +35,10 @@ def text_array(texts: Sequence[object]) -> pa.Array:
     return pa.array(values, type=pa.large_string())
 
 
-class SentimentModel:
-    """A loaded bundle: ``predict(["What a wonderful film"]) -> array([0.93], dtype=float32)``
-    for a binary model; ``[n, classes]`` probabilities for a multi-class one."""
+class TextClassifier:
+    """A loaded bundle, of any output kind: ``predict(["What a wonderful film"]) ->
+    array([0.93], dtype=float32)`` for a binary model (sentiment); ``[n, classes]``
+    probabilities for a multi-class one (stars, topics)."""
 
     def __init__(
         self, bundle: Bundle, backend: str = "onnx", threads: int = 1, *, warm_up: bool = False
@@ -115,7 +116,7 @@ class SentimentModel:
         return out, names
 
     def __repr__(self) -> str:
-        return f"SentimentModel({str(self.bundle.path)!r}, backend={self.backend_name!r})"
+        return f"TextClassifier({str(self.bundle.path)!r}, backend={self.backend_name!r})"
 
 
 def load(
@@ -125,7 +126,7 @@ def load(
     threads: int = 1,
     public_key: str | os.PathLike | None = None,
     signature: str | os.PathLike | None = None,
-) -> SentimentModel:
+) -> TextClassifier:
     """Load a bundle (default: $RNNKIT_MODEL, ./rnnkit-model, else the shipped model).
 
     Every file is checked against the manifest's sha256, and the backend must reproduce
@@ -133,4 +134,4 @@ def load(
     ``public_key``, the bundle's signature (default ``BUNDLE/model.sig``) is checked first.
     """
     bundle = Bundle.open(path, public_key=public_key, signature=signature)
-    return SentimentModel(bundle, backend=backend, threads=threads)
+    return TextClassifier(bundle, backend=backend, threads=threads)

@@ -28,7 +28,7 @@ from ..io.chunks import BlockError, Chunk
 from ..io.coltext import is_text
 from ..io.inputs import InputFile, expand_sources, pick_columns
 from ..model.bundle import Bundle, resolve_bundle_path
-from ..model.classifier import SentimentModel
+from ..model.classifier import TextClassifier
 from ..model.statuses import STATUSES
 from ..text.scan.dispatch import WARM_UP_MIN_BYTES
 from .request import ScoreRequest
@@ -199,7 +199,7 @@ def score_request(
     bundle = open_bundle(r, on_bundle)
     id_column, diagnostics, threshold = r.id_column, r.diagnostics, r.threshold
     plan = plan_inputs(r, paths)
-    scorer = SentimentModel(
+    scorer = TextClassifier(
         bundle, backend=r.backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
     )
     timing["model_ready_at"] = time.time()  # bundle, session and self-check done
@@ -279,7 +279,7 @@ def _chunks_in_order(
         plan.close()
 
 
-def _score_chunk(scorer: SentimentModel, chunk: Chunk, text_col: str, count_all: bool):
+def _score_chunk(scorer: TextClassifier, chunk: Chunk, text_col: str, count_all: bool):
     """``(batch, outputs, statuses, row stats)``, or the block's error as a value: only the
     ordered consumer knows how many rows came before it."""
     try:
@@ -290,7 +290,7 @@ def _score_chunk(scorer: SentimentModel, chunk: Chunk, text_col: str, count_all:
 
 
 def score_batches(
-    scorer: SentimentModel,
+    scorer: TextClassifier,
     items: Iterator[tuple[object, Chunk, str]],
     workers: int | None = None,
     count_all: bool = False,
