@@ -39,6 +39,7 @@ from ..training.keras_file import library_versions, load_keras_model
 from ..training.model import TrainConfig
 from . import onnx_export, tflite_export
 from .layers.core import BagInput
+from .onnx_graph import FoldedSpec
 
 FORMATS = ("onnx", "tflite")
 FILES = {
@@ -108,7 +109,7 @@ def _throughput(backend: OnnxBackend, ids: np.ndarray, seconds: float = 1.0) -> 
 
 def choose_onnx_form(
     keras_model,
-    cfg: TrainConfig | None,
+    folded: FoldedSpec | None,
     inputs: ParityInputs,
     atol: float,
     echo,
@@ -134,7 +135,9 @@ def choose_onnx_form(
     for form in onnx_export.FORMS:
         entry: dict = {"form": form}
         try:
-            model = onnx_export.convert(form, keras_model, cfg, inputs.ids.shape[1], units, bag=bag)
+            model = onnx_export.convert(
+                form, keras_model, folded, inputs.ids.shape[1], units, bag=bag
+            )
         except Exception as exc:  # a converter failing is a measured outcome, not fatal
             entry["error"] = f"{type(exc).__name__}: {exc}"[:300]
             candidates.append(entry)
@@ -216,11 +219,11 @@ def _quantized(staged: Staged, inputs: ParityInputs, fmt: str, variant: str, pre
 
 
 def export_onnx(
-    staged: Staged, keras_model, cfg: TrainConfig | None, inputs: ParityInputs, quantize, atol,
+    staged: Staged, keras_model, folded: FoldedSpec | None, inputs: ParityInputs, quantize, atol,
     echo, measure_seconds: float = 0.0,
 ) -> list[ParityResult]:  # fmt: skip
     model, candidates = choose_onnx_form(
-        keras_model, cfg, inputs, atol, echo, measure_seconds, bag=bag_input(staged.bundle)
+        keras_model, folded, inputs, atol, echo, measure_seconds, bag=bag_input(staged.bundle)
     )
     onnx_export.stamp_metadata(
         model,
@@ -330,7 +333,7 @@ def export_bundle(
     """Export ``formats`` (and quantized variants), gate on parity, update the manifest.
     ``measure_seconds``: also time each candidate ONNX form (information only)."""
     bundle = Bundle.open(path)
-    cfg = trained_config(bundle)
+    folded = FoldedSpec.of(trained_config(bundle))
     keras_model = load_keras_model(bundle)
     sig = bundle.signature
     echo(
@@ -347,7 +350,7 @@ def export_bundle(
             try:
                 if fmt == "onnx":
                     results += export_onnx(
-                        staged, keras_model, cfg, inputs, quantize, atol, echo, measure_seconds
+                        staged, keras_model, folded, inputs, quantize, atol, echo, measure_seconds
                     )
                 else:
                     results += export_tflite(staged, keras_model, inputs, quantize, atol)

@@ -157,6 +157,28 @@ def _is_model(layer) -> bool:
     return isinstance(layer, keras.Model)
 
 
+def describe(model) -> str:
+    """The architecture in one line, each layer as its registry entry describes it (with
+    what changes its meaning: masking, direction, whole sequences, merge modes)."""
+    parts = []
+    for call in layer_calls(model)[0]:
+        entry = CONVERTERS.get(type(call.layer).__name__)
+        part = entry.describe(call.layer) if entry else type(call.layer).__name__
+        if part is not None:
+            parts.append(part)
+    return " -> ".join(parts)
+
+
+def id_input(model) -> tuple[object, int] | None:
+    """The first layer that is fed token ids and how many ids it has rows for (an
+    Embedding: its ``input_dim``), as the registry says; ``None``: no such layer."""
+    for call in layer_calls(model)[0]:
+        entry = CONVERTERS.get(type(call.layer).__name__)
+        if entry is not None and entry.id_range is not None:
+            return call.layer, entry.id_range(call.layer)
+    return None
+
+
 def problems(model) -> list[str]:
     """Everything that stops this model converting, one line each (empty: it converts)."""
     try:

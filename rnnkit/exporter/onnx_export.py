@@ -23,10 +23,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
-from ..training.model import TrainConfig
 from .keras_graph import to_onnx as layers_onnx
 from .layers.recurrent import FUSED_OPS
-from .onnx_graph import folded_rnn_onnx
+from .onnx_graph import FoldedSpec, folded_rnn_onnx
 from .unrolled import unrolled_clone
 
 #: In order of preference: the first that agrees with Keras on every runtime is exported.
@@ -81,17 +80,17 @@ def _from_keras(keras_model, maxlen: int, units: int, opset: int) -> onnx.ModelP
 
 
 def convert(
-    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, bag=None
+    form: str, keras_model, folded: FoldedSpec | None, maxlen: int, units: int, bag=None
 ) -> onnx.ModelProto:
     """One candidate ONNX model for ``keras_model`` (float32), at the lowest opset in
-    ``OPSETS`` whose full check accepts it, with the matching IR version. ``cfg``: the
-    training config of a model rnnkit trained (None for an imported one). ``bag``: the
-    model reads a bag of n-grams (``layers.core.BagInput``); only the layers form does."""
+    ``OPSETS`` whose full check accepts it, with the matching IR version. ``folded``: the
+    seed architecture's spec (None: the folded form does not apply). ``bag``: the model
+    reads a bag of n-grams (``layers.core.BagInput``); only the layers forms do."""
     if bag is not None and form not in ("layers", "layers-fused"):
         raise ValueError(f"{form}: a bag of n-grams is converted by the layers form only")
     errors = []
     for opset in OPSETS:
-        model = _convert_at(form, keras_model, cfg, maxlen, units, opset, bag)
+        model = _convert_at(form, keras_model, folded, maxlen, units, opset, bag)
         set_portable_versions(model)
         try:
             onnx.checker.check_model(model, full_check=True)
@@ -103,16 +102,13 @@ def convert(
 
 
 def _convert_at(
-    form: str, keras_model, cfg: TrainConfig | None, maxlen: int, units: int, opset: int,
+    form: str, keras_model, folded: FoldedSpec | None, maxlen: int, units: int, opset: int,
     bag=None,
 ) -> onnx.ModelProto:  # fmt: skip
     if form == "folded":
-        seed_like = (
-            cfg is not None and not cfg.bidirectional and cfg.pooling == "last" and cfg.classes == 2
-        )
-        if not seed_like or not cfg.dense_units or cfg.spatial_dropout:
+        if folded is None:
             raise ValueError("the folded form is written for the seed's architecture only")
-        return folded_rnn_onnx(cfg.cell, keras_model.get_weights(), maxlen, opset=opset)
+        return folded_rnn_onnx(folded.cell, keras_model.get_weights(), maxlen, opset=opset)
     if form in ("layers", "layers-fused"):
         if opset != OPSETS[0]:
             raise ValueError(f"the {form} form is written at the lowest opset only")

@@ -10,6 +10,8 @@ matmul, and only plain ops that every ONNX implementation runs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
@@ -20,6 +22,29 @@ from .graph import GraphBuilder
 
 def _f32(x: np.ndarray) -> np.ndarray:
     return np.asarray(x, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class FoldedSpec:
+    """What the folded form needs of a model: its cell, for the seed's architecture only
+    (Embedding -> one recurrent layer's last state -> a hidden Dense -> one sigmoid)."""
+
+    cell: str
+
+    @classmethod
+    def of(cls, config) -> FoldedSpec | None:
+        """From the training config of a model rnnkit trained (``None`` for an imported
+        one, or any other architecture: the folded form does not apply)."""
+        if config is None:
+            return None
+        seed_like = (
+            not config.bidirectional
+            and config.pooling == "last"
+            and config.classes == 2
+            and config.dense_units
+            and not config.spatial_dropout
+        )
+        return cls(config.cell) if seed_like else None
 
 
 def folded_rnn_onnx(

@@ -15,7 +15,9 @@ from ..exporter.keras_graph import (
     UnsupportedModel,
     bag_problem,
     bag_reader,
+    describe,
     functional,
+    id_input,
     layer_calls,
     problems,
 )
@@ -35,49 +37,6 @@ from .model_file import read_model
 from .outputs import output_spec, read_labels
 from .sample import sample_texts
 from .tokenizers import TextVectorizationChoice, TokenizerChoice, text_vectorization_layer
-
-#: Recurrent options that change what a layer computes, shown when set.
-_RNN_FLAGS = ("return_sequences", "go_backwards")
-
-
-def _recurrent(cls: str, cfg: dict) -> str:
-    act = cfg.get("activation")
-    flags = [f for f in _RNN_FLAGS if cfg.get(f)]
-    return (
-        f"{cls}({', '.join([str(cfg['units']), *([act] if isinstance(act, str) else []), *flags])})"
-    )
-
-
-def describe(model) -> str:
-    """The architecture in one line, for the manifest and ``rnnkit info``, with what changes
-    a layer's meaning: masking, direction, whole sequences, merge modes."""
-    parts = []
-    for call in layer_calls(model)[0]:
-        layer, cls = call.layer, type(call.layer).__name__
-        cfg = layer.get_config() if hasattr(layer, "get_config") else {}
-        if cls == "NotEqual":
-            continue
-        if cls == "Embedding":
-            mask = ", mask_zero" if cfg.get("mask_zero") else ""
-            parts.append(f"Embedding({cfg['input_dim']}, {cfg['output_dim']}{mask})")
-        elif cls == "Bidirectional":
-            inner = cfg["layer"]
-            parts.append(
-                f"Bidirectional({_recurrent(inner['class_name'], inner['config'])}, "
-                f"{cfg.get('merge_mode')})"
-            )
-        elif "units" in cfg and any(flag in cfg for flag in _RNN_FLAGS):
-            parts.append(_recurrent(cls, cfg))
-        elif "units" in cfg:
-            act = cfg.get("activation")
-            parts.append(f"{cls}({cfg['units']}{', ' + act if isinstance(act, str) else ''})")
-        elif cls == "Activation":
-            parts.append(f"Activation({cfg.get('activation')})")
-        elif "filters" in cfg:
-            parts.append(f"{cls}({cfg['filters']}, {cfg['kernel_size'][0]})")
-        else:
-            parts.append(cls)
-    return " -> ".join(parts)
 
 
 def with_activation(model, activation: str, maxlen: int):
@@ -153,16 +112,16 @@ def _check_fit(model, tokenizer, maxlen: int, cap_option: str | None) -> None:
         if problem:
             raise ModelFileError(problem)
         return
-    embeddings = [c.layer for c in layer_calls(model)[0] if type(c.layer).__name__ == "Embedding"]
-    if not embeddings:
+    found = id_input(model)
+    if found is None:
         raise ModelFileError(
             "the model has no Embedding layer: rnnkit imports text models fed token ids"
         )
-    input_dim = int(embeddings[0].input_dim)
+    first, input_dim = found
     if tokenizer.vocab_size > input_dim:
         raise ModelFileError(
             f"the tokenizer gives ids up to {tokenizer.vocab_size - 1}, but the model's first "
-            f"Embedding ({embeddings[0].name!r}) has input_dim {input_dim}: ids past "
+            f"Embedding ({first.name!r}) has input_dim {input_dim}: ids past "
             f"{input_dim - 1} have no row. Use the tokenizer the model was trained with"
             + (f", or cap it as Keras's num_words does: `{cap_option}={input_dim}`" if cap_option
                else "")

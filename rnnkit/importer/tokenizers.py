@@ -205,10 +205,12 @@ class ImdbChoice(_SpecChoice):
 
 def text_vectorization_layer(model):
     """The TextVectorization layer of ``model`` (None if it has none)."""
+    import keras
+
     found = [
         layer
         for layer in getattr(model, "layers", [])
-        if type(layer).__name__ == "TextVectorization"
+        if isinstance(layer, keras.layers.TextVectorization)
     ]
     if len(found) > 1:
         raise ModelFileError("the model holds more than one TextVectorization layer")

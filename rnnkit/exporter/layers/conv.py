@@ -34,7 +34,13 @@ def _to_channels_first(g, x: str) -> str:
     return g.op("Transpose", x, perm=[0, 2, 1])
 
 
-@register("Conv1D", problem=all_problems(activation_problem, _channels_last))
+def _describe_conv(layer) -> str:
+    return f"Conv1D({layer.filters}, {_tuple(layer.kernel_size)[0]})"
+
+
+@register(
+    "Conv1D", problem=all_problems(activation_problem, _channels_last), describe=_describe_conv
+)
 def conv1d(g, layer, inputs):
     (x,) = inputs
     (kernel,), (stride,), (dilation,) = layer.kernel_size, layer.strides, layer.dilation_rate

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .registry import Tensor, activate, activation_problem, all_problems, register, weight
+from .registry import (
+    Tensor,
+    activate,
+    activation_problem,
+    all_problems,
+    register,
+    weight,
+    with_activation,
+)
 
 
 def _channels_last(layer) -> str | None:
@@ -24,7 +32,12 @@ def _last_axis(layer) -> str | None:
     return f"axis {axis!r} (the last axis only)"
 
 
-@register("Embedding")
+def _describe_embedding(layer) -> str:
+    mask = ", mask_zero" if layer.get_config().get("mask_zero") else ""
+    return f"Embedding({layer.input_dim}, {layer.output_dim}{mask})"
+
+
+@register("Embedding", describe=_describe_embedding, id_range=lambda layer: int(layer.input_dim))
 def embedding(g, layer, inputs):
     (ids,) = inputs
     values = weight(layer.embeddings)
@@ -33,14 +46,16 @@ def embedding(g, layer, inputs):
     return Tensor(y, (*ids.shape, layer.output_dim), rows=(values, ids.name))
 
 
-@register("NotEqual")
+@register("NotEqual", describe=lambda op: None)  # the mask's op: not a layer of its own
 def not_equal(g, op, inputs):
     """The op Keras records for ``mask_zero``: ``ids != 0``, passed on as ``mask=``."""
     a, b = inputs
     return Tensor(g.op("Not", g.op("Equal", a.name, b.name)), a.shape)
 
 
-@register("Dense", problem=activation_problem)
+@register(
+    "Dense", problem=activation_problem, describe=lambda layer: with_activation(layer, layer.units)
+)
 def dense(g, layer, inputs):
     (x,) = inputs
     y = g.op("MatMul", x.name, g.const(f"{layer.name}_kernel", weight(layer.kernel)))
@@ -76,7 +91,11 @@ def dense_of_bag(g, layer, ids: Tensor, bag: BagInput) -> Tensor:
     return Tensor(activate(g, layer, y), (layer.units,))
 
 
-@register("Activation", problem=activation_problem)
+@register(
+    "Activation",
+    problem=activation_problem,
+    describe=lambda layer: f"Activation({layer.get_config().get('activation')})",
+)
 def activation(g, layer, inputs):
     (x,) = inputs
     return Tensor(activate(g, layer, x.name), x.shape)

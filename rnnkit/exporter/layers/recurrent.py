@@ -13,7 +13,15 @@ from __future__ import annotations
 import numpy as np
 from onnx import TensorProto, helper
 
-from .registry import Tensor, activate, activation_name, activation_problem, register, weight
+from .registry import (
+    Tensor,
+    activate,
+    activation_name,
+    activation_problem,
+    register,
+    weight,
+    with_activation,
+)
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
 
@@ -246,7 +254,20 @@ def _zero_output(layer) -> bool:
     return bool(getattr(layer, "zero_output_for_mask", False))
 
 
-@register("SimpleRNN", "LSTM", "GRU", problem=_rnn_problem)
+#: Recurrent options that change what a layer computes, shown when set.
+_SHOWN_FLAGS = ("return_sequences", "go_backwards")
+
+
+def _describe_rnn(layer) -> str:
+    cfg = layer.get_config()
+    return with_activation(layer, layer.cell.units, *(f for f in _SHOWN_FLAGS if cfg.get(f)))
+
+
+def _describe_bidirectional(layer) -> str:
+    return f"Bidirectional({_describe_rnn(layer.forward_layer)}, {layer.merge_mode})"
+
+
+@register("SimpleRNN", "LSTM", "GRU", problem=_rnn_problem, describe=_describe_rnn)
 def rnn(g, layer, inputs):
     (x,) = inputs
     units = layer.cell.units
@@ -266,7 +287,7 @@ def rnn(g, layer, inputs):
     return Tensor(last, (units,))
 
 
-@register("Bidirectional", problem=_bidirectional_problem)
+@register("Bidirectional", problem=_bidirectional_problem, describe=_describe_bidirectional)
 def bidirectional(g, layer, inputs):
     (x,) = inputs
     fwd, bwd = layer.forward_layer, layer.backward_layer

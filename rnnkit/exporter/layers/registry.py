@@ -23,20 +23,44 @@ class Tensor:
 
 @dataclass(frozen=True)
 class Converter:
+    """One layer type's entry: its ONNX nodes (``emit``), why a configuration cannot be
+    converted (``problem``, None: it can), how the layer reads in an architecture line
+    (``describe``, None: it is left out), and for a layer fed token ids, how many ids it
+    has rows for (``id_range``)."""
+
     emit: Callable[[GraphBuilder, object, list[Tensor]], Tensor]
     problem: Callable[[object], str | None]
+    describe: Callable[[object], str | None]
+    id_range: Callable[[object], int] | None = None
 
 
 CONVERTERS: dict[str, Converter] = {}
 
 
-def register(*class_names: str, problem: Callable[[object], str | None] = lambda layer: None):
+def _class_name(layer) -> str:
+    return type(layer).__name__
+
+
+def register(
+    *class_names: str,
+    problem: Callable[[object], str | None] = lambda layer: None,
+    describe: Callable[[object], str | None] = _class_name,
+    id_range: Callable[[object], int] | None = None,
+):
     def add(emit):
         for name in class_names:
-            CONVERTERS[name] = Converter(emit, problem)
+            CONVERTERS[name] = Converter(emit, problem, describe, id_range)
         return emit
 
     return add
+
+
+def with_activation(layer, size: object, *flags: str) -> str:
+    """``Class(size, activation, flags...)``: a layer's description with its built-in
+    activation (a custom one is left out)."""
+    act = layer.get_config().get("activation")
+    parts = [str(size), *([act] if isinstance(act, str) else []), *flags]
+    return f"{type(layer).__name__}({', '.join(parts)})"
 
 
 def weight(variable) -> np.ndarray:
