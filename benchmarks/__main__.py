@@ -584,7 +584,7 @@ def bag_model(src: Path, rows: int, bundle_path: str) -> list[dict]:
 
 def recipe_bundles(folder: str | None) -> dict[str, str]:
     """Every bundle directly inside ``folder`` (``--recipes``), by folder name."""
-    from rnnkit.runtime.model.bundle import bundle_names
+    from rnnkit.runtime.model.locations import bundle_names
 
     if folder is None:
         return {}
@@ -697,7 +697,8 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from rnnkit.runtime.model.bundle import Bundle, shipped_names
+    from rnnkit.runtime.model.bundle import Bundle
+    from rnnkit.runtime.model.locations import shipped_names
     from rnnkit.training.data import load_split
 
     bundle = Bundle.open(args.model)

@@ -131,7 +131,7 @@ def main() -> None:
     ap.add_argument("--output", default=str(HERE / "results"))
     args = ap.parse_args()
 
-    from rnnkit.runtime.model.bundle import shipped_bundle_path
+    from rnnkit.runtime.model.locations import shipped_bundle_path
     from rnnkit.training.data import load_split
 
     split = load_split(seed=42)

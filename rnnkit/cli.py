@@ -16,7 +16,7 @@ import click
 from ._version import __version__
 from .heavy import prepare_tensorflow, require_tensorflow
 from .runtime.errors import MissingExtraError, NotExportedError, RnnkitError
-from .runtime.model.bundle import DEFAULT_BUNDLE_DIR
+from .runtime.model.locations import DEFAULT_BUNDLE_DIR
 from .runtime.model.parity import DEFAULT_ATOL
 from .runtime.signals import Interrupted, interruptible
 from .training.model import CELLS, RECIPES, TrainConfig
@@ -361,7 +361,7 @@ def export(bundle, fmt, quantize, atol, measure_forms) -> None:
     """
     require_tensorflow()
     from .exporter.export import export_bundle
-    from .runtime.model.bundle import manifest_digest
+    from .runtime.model.manifest import manifest_digest
     from .runtime.model.parity import table
     from .runtime.model.signing import SIGNATURE_FILE
 

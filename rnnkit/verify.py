@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .runtime.errors import ParityError
-from .runtime.model.bundle import resolve_bundle_path
+from .runtime.model.locations import resolve_bundle_path
 from .runtime.model.parity import ParityResult
 from .runtime.model.verify import installed, verify_recorded
 

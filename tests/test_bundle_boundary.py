@@ -16,7 +16,9 @@ from click.testing import CliRunner
 import rnnkit
 from rnnkit.cli import main
 from rnnkit.runtime.errors import BundleError
-from rnnkit.runtime.model.bundle import Bundle, sha256_file, shipped_bundle_path
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import shipped_bundle_path
+from rnnkit.runtime.model.manifest import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"

@@ -15,7 +15,9 @@ from click.testing import CliRunner
 
 from rnnkit.cli import main
 from rnnkit.runtime.model.backends import OnnxBackend, predict_in_batches
-from rnnkit.runtime.model.bundle import REFERENCE_OUTPUTS_FILE, Bundle, shipped_bundle_path
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import shipped_bundle_path
+from rnnkit.runtime.model.manifest import REFERENCE_OUTPUTS_FILE
 from rnnkit.runtime.model.recording import recorded_inputs
 
 ROOT = Path(__file__).resolve().parents[1]

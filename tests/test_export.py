@@ -103,7 +103,7 @@ def test_export_gate_fails_loudly_and_leaves_manifest_alone(simple_bundle, tmp_p
 def test_quantized_variants_are_gated_by_their_stored_criteria(tmp_path):
     """On the shipped model (5,000 test reviews), where the criteria are meaningful."""
     from rnnkit.exporter.export import export_bundle
-    from rnnkit.runtime.model.bundle import shipped_bundle_path
+    from rnnkit.runtime.model.locations import shipped_bundle_path
     from rnnkit.runtime.model.parity import QUANTIZED_CRITERIA
 
     copy = tmp_path / "b"

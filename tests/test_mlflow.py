@@ -21,7 +21,7 @@ import rnnkit
 import rnnkit.mlflow as rnnkit_mlflow
 from rnnkit.cli import main
 from rnnkit.runtime.errors import BundleError
-from rnnkit.runtime.model.bundle import shipped_bundle_path
+from rnnkit.runtime.model.locations import shipped_bundle_path
 from tests.test_signature import _three_class_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

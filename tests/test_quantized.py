@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from rnnkit.cli import main
 from rnnkit.runtime.model import backends
-from rnnkit.runtime.model.bundle import Bundle, shipped_bundle_path
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import shipped_bundle_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"

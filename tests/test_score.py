@@ -21,7 +21,7 @@ import rnnkit
 from rnnkit.cli import main
 from rnnkit.runtime.errors import BundleError
 from rnnkit.runtime.io import csvio
-from rnnkit.runtime.model.bundle import shipped_bundle_path
+from rnnkit.runtime.model.locations import shipped_bundle_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples" / "reviews.csv"
@@ -209,7 +209,7 @@ def test_tampered_bundle_is_refused(tmp_path):
 
 
 def test_model_resolution_order(tmp_path, monkeypatch):
-    from rnnkit.runtime.model.bundle import resolve_bundle_path
+    from rnnkit.runtime.model.locations import resolve_bundle_path
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("RNNKIT_MODEL", raising=False)

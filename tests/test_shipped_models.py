@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rnnkit.cli import main
-from rnnkit.runtime.model.bundle import SHIPPED_NAME, Bundle, shipped_names
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import SHIPPED_NAME, shipped_names
 
 SECOND = "imdb-bigru-conv"
 

@@ -17,13 +17,9 @@ from click.testing import CliRunner
 import rnnkit
 from rnnkit.cli import main
 from rnnkit.runtime.errors import BundleError
-from rnnkit.runtime.model.bundle import (
-    Bundle,
-    new_manifest,
-    rnnkit_signature,
-    shipped_bundle_path,
-    upgrade_manifest,
-)
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import shipped_bundle_path
+from rnnkit.runtime.model.manifest import new_manifest, rnnkit_signature, upgrade_manifest
 from rnnkit.runtime.model.parity import ParityInputs, compare
 from rnnkit.runtime.model.signature import MULTICLASS, OutputSpec, Signature
 from rnnkit.runtime.model.statuses import MISSING_CODE, OK_CODE, RowStats

@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import rnnkit
 from rnnkit.cli import main
-from rnnkit.runtime.model.bundle import Bundle, shipped_bundle_path
+from rnnkit.runtime.model.bundle import Bundle
+from rnnkit.runtime.model.locations import shipped_bundle_path
 from rnnkit.runtime.model.signing import SignatureError, check_signature
 
 ROOT = Path(__file__).resolve().parents[1]

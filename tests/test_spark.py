@@ -289,7 +289,7 @@ def test_spark_refuses_a_bundle_that_reaches_outside_its_folder(spark, files, tm
     import shutil
 
     from rnnkit.runtime.errors import BundleError
-    from rnnkit.runtime.model.bundle import shipped_bundle_path
+    from rnnkit.runtime.model.locations import shipped_bundle_path
     from rnnkit.spark import score_dataframe
     from tests import test_bundle_boundary as boundary
 

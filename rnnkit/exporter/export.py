@@ -21,7 +21,8 @@ from .._version import __version__
 from ..runtime.errors import ExportError, ParityError, RnnkitError
 from ..runtime.files import partial_file
 from ..runtime.model.backends import REFERENCE_RUNTIME, RUNTIMES, OnnxBackend, TfliteBackend
-from ..runtime.model.bundle import Bundle, upgrade_manifest
+from ..runtime.model.bundle import Bundle
+from ..runtime.model.manifest import upgrade_manifest
 from ..runtime.model.parity import (
     DEFAULT_ATOL,
     QUANTIZED_CRITERIA,

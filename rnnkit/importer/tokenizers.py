@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.errors import ModelFileError, UsageError
-from ..runtime.model.bundle import HF_TOKENIZER_FILE, SPEC_FILE, TOKENIZER_FILE
+from ..runtime.model.manifest import HF_TOKENIZER_FILE, SPEC_FILE, TOKENIZER_FILE
 from ..runtime.model.signature import rnnkit_tokenizer_spec
 from ..runtime.text.bags import MODES as BAG_MODES
 from ..runtime.text.bags import TextVectorizationBag

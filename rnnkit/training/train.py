@@ -12,15 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from ..runtime.files import json_text
-from ..runtime.model.bundle import (
-    HF_TOKENIZER_FILE,
-    SPEC_FILE,
-    TOKENIZER_FILE,
-    Bundle,
-    rnnkit_signature,
-    write_parity_set,
-)
+from ..runtime.model.bundle import Bundle, write_parity_set
 from ..runtime.model.bundle_writer import check_bundle_target, write_bundle
+from ..runtime.model.manifest import HF_TOKENIZER_FILE, SPEC_FILE, TOKENIZER_FILE, rnnkit_signature
 from ..runtime.model.signature import BINARY, MULTICLASS, InputSpec, OutputSpec, Signature
 from ..runtime.scoring.summary import reference_stats
 from ..runtime.text.tokenizer import Tokenizer

@@ -1,4 +1,6 @@
 """The model bundle: a directory plus ``manifest.json``, the contract between the two sides.
+This module holds the trust checks; where a bundle is found is ``locations``, the
+manifest's format ``manifest``, the tokenizer's reading ``bundle_tokenizer``.
 
 The runtime trusts nothing in a bundle that the manifest does not vouch for: every listed
 file must match its sha256 and size, and the tokenizer must match the manifest's
@@ -18,7 +20,6 @@ import functools
 import hashlib
 import json
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -26,30 +27,20 @@ import numpy as np
 
 from ..errors import BundleError, NotExportedError, format_problem
 from ..files import json_text, replacing
-from ..text.specs import LOADERS as TOKENIZER_LOADERS
 from ..text.tokenizer import Tokenizer
+from .bundle_tokenizer import read_tokenizer
+from .locations import resolve_bundle_path, shipped_hint
+from .manifest import (
+    MANIFEST,
+    PARITY_SET_FILE,
+    READABLE_SCHEMA_VERSIONS,
+    REFERENCE_OUTPUTS_FILE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    sha256_file,
+)
 from .onnx_refs import MalformedOnnx, external_data_locations
-from .signature import InputSpec, OutputSpec, Signature, rnnkit_tokenizer_spec
-
-MANIFEST = "manifest.json"
-SCHEMA = "rnnkit-manifest"
-#: Version 2 carries the model signature; version 1 bundles still load (as binary models
-#: with rnnkit's tokenizer contract), and ``rnnkit export`` rewrites them as version 2.
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
-TOKENIZER_FILE = "rnnkit-tokenizer.json"
-HF_TOKENIZER_FILE = "tokenizer.json"
-#: Every other tokenizer spec's document (a Keras spec's: its kind is in the signature).
-SPEC_FILE = "tokenizer-spec.json"
-#: Held-out test inputs written at train time: ``ids`` (int32, [n, maxlen]) and ``labels``.
-PARITY_SET_FILE = "parity-set.npz"
-#: Written at export: Keras's outputs on the parity set + edge sequences (``keras``, with
-#: ``edge_ids``/``edge_names``) and each quantized variant's own outputs.
-REFERENCE_OUTPUTS_FILE = "reference-outputs.npz"
-SHIPPED_NAME = "imdb-rnn"
-#: Where ``rnnkit train`` writes and where ``export``/``score`` look when no path is given.
-DEFAULT_BUNDLE_DIR = "rnnkit-model"
-ENV_MODEL = "RNNKIT_MODEL"
+from .signature import Signature
 
 
 def name_problem(name: object) -> str | None:
@@ -66,65 +57,6 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def shipped_models_dir() -> Path:
-    """Where the shipped, pretrained bundles are.
-
-    Installed, inside the package (``rnnkit/models/``); in a source checkout (including one
-    that shadows an installed rnnkit), the top-level ``models/``.
-    """
-    package = Path(__file__).resolve().parents[2]  # rnnkit/, from rnnkit/runtime/model/
-    for candidate in (package / "models", package.parent / "models"):
-        if (candidate / SHIPPED_NAME / MANIFEST).is_file():
-            return candidate
-    return package / "models"  # absent: Bundle.open names the path
-
-
-def shipped_bundle_path(name: str = SHIPPED_NAME) -> Path:
-    """A shipped bundle by name (the default: the seed's model)."""
-    return shipped_models_dir() / name
-
-
-def bundle_names(folder: Path) -> list[str]:
-    """The names of the bundles directly inside ``folder`` (folders with a manifest), sorted."""
-    return sorted(p.parent.name for p in Path(folder).glob(f"*/{MANIFEST}"))
-
-
-def _shipped_hint(path) -> str:
-    """For a bare name that is no folder: the shipped models, and the nearest one."""
-    if path is None or len(Path(path).parts) != 1:
-        return ""
-    import difflib
-
-    names = shipped_names()
-    near = difflib.get_close_matches(str(path), names, n=1, cutoff=0.5)
-    return (
-        f" and no shipped model of that name{f' (did you mean {near[0]}?)' if near else ''}; "
-        f"shipped: {', '.join(names)} (rnnkit models lists them)"
-    )
-
-
-def shipped_names() -> list[str]:
-    """The shipped bundles' names, the default first."""
-    return sorted(bundle_names(shipped_models_dir()), key=lambda name: name != SHIPPED_NAME)
-
-
-def manifest_digest(folder: str | os.PathLike) -> str | None:
-    """The sha256 of a bundle's manifest as it is on disk (``None``: there is none). The
-    manifest lists every file's hash: an unchanged digest means unchanged files."""
-    try:
-        return hashlib.sha256((Path(folder) / MANIFEST).read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
 def load_npz(path: Path) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` file, never unpickling anything."""
     try:
@@ -132,21 +64,6 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
             return {name: data[name] for name in data.files}
     except (OSError, ValueError, KeyError) as exc:
         raise BundleError(f"{path}: unreadable array file ({exc})") from exc
-
-
-def resolve_bundle_path(path: str | os.PathLike | None = None) -> tuple[Path, str]:
-    """Which bundle to use, and why: explicit path (or a shipped model's name, where no such
-    path exists), $RNNKIT_MODEL, ./rnnkit-model, the shipped default."""
-    if path is not None:
-        if not Path(path).exists() and str(path) in shipped_names():
-            return shipped_bundle_path(str(path)), f"shipped model {path}"
-        return Path(path), "given"
-    if os.environ.get(ENV_MODEL):
-        return Path(os.environ[ENV_MODEL]), f"${ENV_MODEL}"
-    local = Path.cwd() / DEFAULT_BUNDLE_DIR
-    if (local / MANIFEST).is_file():
-        return local, f"./{DEFAULT_BUNDLE_DIR} (written by rnnkit train)"
-    return shipped_bundle_path(), "shipped default"
 
 
 @dataclass
@@ -180,7 +97,7 @@ class Bundle:
         resolved, reason = resolve_bundle_path(path)
         manifest_path = resolved / MANIFEST
         if not resolved.is_dir():
-            raise BundleError(f"{resolved}: no such bundle directory{_shipped_hint(path)}")
+            raise BundleError(f"{resolved}: no such bundle directory{shipped_hint(path)}")
         if public_key is not None:
             from .signing import check_signature  # the sign extra, only when asked for
 
@@ -293,25 +210,10 @@ class Bundle:
         """The tokenizer the signature names, checked against its fingerprint; read once
         per opened bundle (export asks for it at every step)."""
         if self._tokenizer is None:
-            self._tokenizer = self._read_tokenizer()
+            spec = self.signature.input.tokenizer
+            tok_path = self.member(spec.get("file"), f"{self.tokenizer_entry}.file")
+            self._tokenizer = read_tokenizer(tok_path, self.signature.input.kind, spec)
         return self._tokenizer
-
-    def _read_tokenizer(self) -> Tokenizer:
-        spec = self.signature.input.tokenizer
-        tok_path = self.member(spec.get("file"), f"{self.tokenizer_entry}.file")
-        load = TOKENIZER_LOADERS[self.signature.input.kind]  # the signature checked the kind
-        try:
-            tok = load(tok_path)
-        except (OSError, ValueError, KeyError) as exc:
-            raise BundleError(f"{tok_path}: unreadable tokenizer ({exc})") from exc
-        if tok.fingerprint() != spec["fingerprint"]:
-            raise BundleError(f"{tok_path}: tokenizer fingerprint does not match {MANIFEST}")
-        if (tok.vocab_size, tok.maxlen) != (spec["vocab_size"], spec["maxlen"]):
-            raise BundleError(
-                f"{tok_path}: vocab_size/maxlen {tok.vocab_size}/{tok.maxlen} differ from "
-                f"{MANIFEST} ({spec['vocab_size']}/{spec['maxlen']})"
-            )
-        return tok
 
     def parity_set(self) -> tuple[np.ndarray, np.ndarray]:
         """The held-out test split as token ids and labels, as written at train time."""
@@ -401,43 +303,6 @@ class Bundle:
         self.manifest["updated"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         with replacing(self.path / MANIFEST) as fh:
             fh.write(json_text(self.manifest).encode("utf-8"))
-
-
-def upgrade_manifest(manifest: dict) -> dict:
-    """A v1 manifest rewritten as v2 (its signature made explicit); v2 is returned as is."""
-    if manifest.get("schema_version") != 1:
-        return manifest
-    signature = Signature.from_manifest(manifest)
-    upgraded = {k: v for k, v in manifest.items() if k not in ("tokenizer", "inputs", "outputs")}
-    upgraded["schema_version"] = SCHEMA_VERSION
-    upgraded["signature"] = signature.to_dict()
-    return upgraded
-
-
-def new_manifest(signature: Signature, model: dict, versions: dict) -> dict:
-    """A fresh v2 manifest: the signature, the model entry (a trained model's config, or
-    where an imported one came from) and the library versions; files are added later."""
-    from ..._version import __version__
-
-    return {
-        "schema": SCHEMA,
-        "schema_version": SCHEMA_VERSION,
-        "rnnkit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model,
-        "signature": signature.to_dict(),
-        "files": {},
-        "formats": {},
-        "parity": {},
-        "metrics": {},
-        "versions": {"python": sys.version.split()[0], **versions},
-    }
-
-
-def rnnkit_signature(tokenizer: Tokenizer, output: OutputSpec | None = None) -> Signature:
-    """The signature of a model fed by rnnkit's own tokenizer contract (and its HF twin)."""
-    spec = rnnkit_tokenizer_spec(tokenizer, TOKENIZER_FILE, HF_TOKENIZER_FILE)
-    return Signature(InputSpec(tokenizer.maxlen, spec), output or OutputSpec())
 
 
 def write_parity_set(folder: Path, ids: np.ndarray, labels: np.ndarray) -> None:

@@ -19,7 +19,8 @@ from pathlib import Path
 from ..errors import OverwriteError
 from ..files import is_inside, partial_dir
 from ..signals import deferred
-from .bundle import MANIFEST, SCHEMA, Bundle, new_manifest
+from .bundle import Bundle
+from .manifest import MANIFEST, SCHEMA, new_manifest
 from .signature import Signature
 
 _ADVICE = "give -o a new folder name (rnnkit creates it)"

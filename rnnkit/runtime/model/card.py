@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .bundle import SHIPPED_NAME, Bundle, shipped_bundle_path, shipped_names
+from .bundle import Bundle
+from .locations import SHIPPED_NAME, shipped_bundle_path, shipped_names
 from .parity import DEFAULT_ATOL
 from .verify import export_atol
 

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import BundleError
 from ..files import replacing
-from .bundle import REFERENCE_OUTPUTS_FILE, Bundle, load_npz
+from .bundle import Bundle, load_npz
+from .manifest import REFERENCE_OUTPUTS_FILE
 from .parity import ParityInputs
 
 KERAS, EDGE_IDS, EDGE_NAMES = "keras", "edge_ids", "edge_names"

@@ -27,8 +27,9 @@ from ..io import inputs
 from ..io.chunks import BlockError, Chunk
 from ..io.coltext import is_text
 from ..io.inputs import InputFile, expand_sources, pick_columns
-from ..model.bundle import Bundle, resolve_bundle_path
+from ..model.bundle import Bundle
 from ..model.classifier import TextClassifier
+from ..model.locations import resolve_bundle_path
 from ..model.statuses import STATUSES
 from ..text.scan.dispatch import WARM_UP_MIN_BYTES
 from .request import ScoreRequest
