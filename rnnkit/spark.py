@@ -293,7 +293,7 @@ def score_dataframe(
         + [pa.field(c, pa.int64()) for c in (TALLY_COLUMNS if tally_columns else ())]
     )
 
-    def score_batches(batches):
+    def score_partition(batches):
         import pyarrow.compute as pc
         from pyspark import SparkFiles
 
@@ -332,7 +332,7 @@ def score_dataframe(
                 )
             yield result.cast(schema)
 
-    return df.mapInArrow(score_batches, from_arrow_schema(schema))
+    return df.mapInArrow(score_partition, from_arrow_schema(schema))
 
 
 def _with_row_number(df, name: str):

@@ -1,8 +1,8 @@
 """``rnnkit verify``: the command-level choice between the two kinds of verification.
 
-* light (``runtime.model.verify``): the recorded Keras outputs replayed through every
+* light (``runtime.model.replay``): the recorded Keras outputs replayed through every
   installed runtime; no TensorFlow;
-* heavy (``exporter.export.verify_bundle``): Keras re-run live, which also checks the
+* heavy (``exporter.export.check_live``): Keras re-run live, which also checks the
   recording against the ``.keras`` file.
 
 It lives here, above both sides, so that the light package never imports the heavy one.
@@ -17,7 +17,7 @@ from pathlib import Path
 from .runtime.errors import ParityError
 from .runtime.model.locations import resolve_bundle_path
 from .runtime.model.parity import ParityResult
-from .runtime.model.verify import installed, verify_recorded
+from .runtime.model.replay import installed, replay_recorded
 
 
 @dataclass
@@ -63,8 +63,8 @@ def verify(
     if live is None:
         live = installed("tensorflow")
     if live:
-        from .exporter.export import verify_bundle
+        from .exporter.export import check_live
 
-        return VerifyReport("live Keras", verify_bundle(path, atol=atol), [], signed)
-    results, skipped = verify_recorded(path, atol=atol)
+        return VerifyReport("live Keras", check_live(path, atol=atol), [], signed)
+    results, skipped = replay_recorded(path, atol=atol)
     return VerifyReport("recorded Keras outputs", results, skipped, signed)

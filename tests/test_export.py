@@ -17,10 +17,10 @@ pytestmark = pytest.mark.train
 
 @pytest.mark.parametrize("fixture", ["simple_bundle", "lstm_bundle", "gru_bundle"])
 def test_all_runtimes_agree_with_keras(fixture, request):
-    from rnnkit.exporter.export import verify_bundle
+    from rnnkit.exporter.export import check_live
 
     path = request.getfixturevalue(fixture)
-    results = verify_bundle(path)
+    results = check_live(path)
     # The first check: the outputs recorded at export still match the live .keras model.
     assert (results[0].format, results[0].variant) == ("keras", "recording")
     runtimes = {(r.format, r.runtime) for r in results[1:]}
@@ -53,7 +53,7 @@ def test_onnx_file_contract(simple_bundle):
 
 
 def test_perturbed_onnx_weight_is_rejected(simple_bundle, tmp_path):
-    from rnnkit.exporter.export import verify_bundle
+    from rnnkit.exporter.export import check_live
     from rnnkit.runtime.model.bundle import Bundle
 
     copy = tmp_path / "b"
@@ -72,7 +72,7 @@ def test_perturbed_onnx_weight_is_rejected(simple_bundle, tmp_path):
     bundle = Bundle.open(copy, verify=False)
     bundle.record_file("model.onnx")
     bundle.write_manifest()
-    results = verify_bundle(copy)
+    results = check_live(copy)
     bad = [r for r in results if r.format == "onnx"]
     assert bad and not any(r.passed for r in bad)
     res = CliRunner().invoke(main, ["verify", str(copy)])

@@ -289,9 +289,9 @@ def test_scoring_never_imports_pandas(tmp_path):
 @pytest.mark.train
 def test_shipped_bundle_backends_match_keras_on_the_test_split():
     pytest.importorskip("tensorflow")
-    from rnnkit.exporter.export import verify_bundle
+    from rnnkit.exporter.export import check_live
 
-    results = verify_bundle(shipped_bundle_path())
+    results = check_live(shipped_bundle_path())
     fp32 = [r for r in results if r.variant == "fp32"]
     assert {r.runtime for r in fp32} == {"onnxruntime", "onnx-reference", "ai-edge-litert"}
     for r in fp32:

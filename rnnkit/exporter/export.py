@@ -33,7 +33,7 @@ from ..runtime.model.parity import (
     parity_rows,
 )
 from ..runtime.model.recording import recorded_inputs, source_outputs, write_recording
-from ..runtime.model.verify import export_atol, onnx_reference_predict, verify_formats
+from ..runtime.model.replay import check_formats, export_atol, onnx_reference_predict
 from ..runtime.signals import deferred
 from ..runtime.text.bags import TextVectorizationBag
 from ..training.keras_file import library_versions, load_keras_model
@@ -385,7 +385,7 @@ def export_bundle(
     return bundle, results
 
 
-def verify_bundle(
+def check_live(
     path: str | os.PathLike | None = None, *, atol: float | None = None
 ) -> list[ParityResult]:
     """Heavy verify: Keras runs live. Checks that the recording still matches the ``.keras``
@@ -404,4 +404,4 @@ def verify_bundle(
             atol=export_atol(bundle) if atol is None else atol,
         )
     ]
-    return results + verify_formats(bundle, live, atol)[0]
+    return results + check_formats(bundle, live, atol)[0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,7 @@ def import_model(
     check_bundle_target(output, inputs)  # before anything is loaded
     objects = load_custom_objects(custom_objects)
     if isinstance(tokenizer, TextVectorizationChoice):
-        tokenizer.custom_objects = objects
+        tokenizer = replace(tokenizer, custom_objects=objects)
     model, translation = read_model(model_path, objects)
     for change in translation.changes if translation else ():
         echo(f"Keras {translation.keras_version} file: {change}")
@@ -198,8 +199,9 @@ def import_model(
                 f"{model_path.name} holds its own TextVectorization layer "
                 f"({vectorizer.name!r}); import it without a tokenizer option"
             )
-        tokenizer.layer = vectorizer
         model = numeric_part(model, vectorizer)
+    if isinstance(tokenizer, TextVectorizationChoice):
+        tokenizer = tokenizer.loaded(vectorizer)
     found = problems(model)
     if found:
         raise ModelFileError(f"{model_path}: cannot convert: " + "; ".join(found))
@@ -209,16 +211,16 @@ def import_model(
     out_spec, append = output_spec(model, read_labels(labels, 0), logits)
     if append:
         model = with_activation(model, append, maxlen)
-    tokenizer.prove(tok)  # ids equal to the real implementation's, or refused
-    if tokenizer.proof is None:
+    proof = tokenizer.prove(tok)  # ids equal to the real implementation's, or refused
+    if proof is None:
         echo(
             f"note: the {tok.kind} spec was not proven against tf_keras here (not installed: "
             'pip install --no-deps "tf-keras==<your TensorFlow version>"); rnnkit\'s tests '
             "prove it on fuzzed text"
         )
-    elif "texts" in tokenizer.proof:
-        echo(f"tokenizer: {tok.kind}, ids equal to {tokenizer.proof['against']} on "
-             f"{tokenizer.proof['texts']} texts")  # fmt: skip
+    elif "texts" in proof:
+        echo(f"tokenizer: {tok.kind}, ids equal to {proof['against']} on "
+             f"{proof['texts']} texts")  # fmt: skip
     texts, text_labels, where = sample_texts(sample, text_column, label_column, out_spec.classes)
     ids, counts = tok.encode_with_counts(texts, count_all=True)
     probs = np.concatenate([
@@ -257,7 +259,7 @@ def import_model(
 
     def write_files(work: Path) -> Signature:
         model.save(work / KERAS_FILE)
-        entry = tokenizer.write(tok, work)
+        entry = tokenizer.write(tok, work, proof)
         write_parity_set(work, ids, text_labels)
         if source_rows is not None:
             write_source_outputs(work, *source_rows)

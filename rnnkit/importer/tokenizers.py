@@ -4,7 +4,7 @@ and writes its spec into the bundle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,6 @@ class RnnkitChoice:
 
     path: str
     maxlen: int | None = None
-    proof: dict | None = None
     caps_ids = False
 
     def build(self, model=None):
@@ -69,11 +68,11 @@ class RnnkitChoice:
             tok = Tokenizer(tok.words, tok.vocab_size, self.maxlen)
         return tok
 
-    def prove(self, tok) -> None:
+    def prove(self, tok) -> dict | None:
         """rnnkit's contract is its own reference, fuzzed against its compiled scan."""
-        self.proof = {"against": "rnnkit's own contract"}
+        return {"against": "rnnkit's own contract"}
 
-    def write(self, tok, folder: Path) -> dict:
+    def write(self, tok, folder: Path, proof: dict | None) -> dict:
         from ..training.hf_tokenizer import write_hf_tokenizer
 
         tok.save(folder / TOKENIZER_FILE)
@@ -82,16 +81,15 @@ class RnnkitChoice:
 
 
 class _SpecChoice:
-    proof: dict | None = None
     #: Whether ``num_words`` caps its ids (Keras's ``num_words``).
     caps_ids = True
 
-    def write(self, tok, folder: Path) -> dict:
+    def write(self, tok, folder: Path, proof: dict | None) -> dict:
         from ..training.hf_tokenizer import hf_twin
 
         tok.save(folder / SPEC_FILE)
         entry = tok.signature_entry(SPEC_FILE)
-        entry["proof"] = self.proof
+        entry["proof"] = proof
         twin, why_not = hf_twin(tok)
         if twin is not None:
             # Written only once proven: its ids must equal the spec's on the proof corpus.
@@ -132,11 +130,10 @@ class KerasTokenizerChoice(_SpecChoice):
         except (ValueError, TypeError, KeyError) as exc:
             raise ModelFileError(f"{self.path}: {exc}") from exc
 
-    def prove(self, tok) -> None:
+    def prove(self, tok) -> dict | None:
         tfk = _tf_keras()
         if tfk is None:
-            self.proof = None  # said on the console and in rnnkit info
-            return
+            return None  # said on the console and in rnnkit info
         import json
 
         from tf_keras.preprocessing.text import tokenizer_from_json
@@ -147,7 +144,7 @@ class KerasTokenizerChoice(_SpecChoice):
         n = prove(
             "`keras_tokenizer`", tok.encode, lambda t: _keras_pad(real.texts_to_sequences(t), tok)
         )
-        self.proof = {
+        return {
             "against": f"tf_keras {tfk.__version__} Tokenizer + pad_sequences",
             "texts": n,
         }
@@ -175,13 +172,12 @@ class ImdbChoice(_SpecChoice):
         except (ValueError, TypeError) as exc:
             raise ModelFileError(f"{self.path}: {exc}") from exc
 
-    def prove(self, tok) -> None:
+    def prove(self, tok) -> dict | None:
         """The words split by the real ``text_to_word_sequence``, the ranks mapped by
         ``load_data``'s own arithmetic, padded by the real ``pad_sequences``."""
         tfk = _tf_keras()
         if tfk is None:
-            self.proof = None
-            return
+            return None
         from tf_keras.preprocessing.text import text_to_word_sequence
 
         def theirs(texts):
@@ -197,7 +193,7 @@ class ImdbChoice(_SpecChoice):
             return _keras_pad(seqs, tok)
 
         n = prove("`imdb_word_index`", tok.encode, theirs)
-        self.proof = {
+        return {
             "against": f"tf_keras {tfk.__version__} text_to_word_sequence + keras pad_sequences",
             "texts": n,
         }
@@ -227,15 +223,20 @@ class TextVectorizationChoice(_SpecChoice):
     caps_ids = False
     custom_objects: dict = field(default_factory=dict)  # ``custom_objects``, for ``vectorizer``
 
-    def build(self, model=None):
-        if self.path is not None:
-            from .model_file import load_model
+    def loaded(self, model_layer=None) -> TextVectorizationChoice:
+        """This choice with its layer: the model's own (``model_layer``) or the one in the
+        ``vectorizer`` file. A new value: the choice itself is never changed."""
+        if self.path is None:
+            return replace(self, layer=model_layer)
+        from .model_file import load_model
 
-            holder = load_model(self.path, self.custom_objects)
-            self.layer = text_vectorization_layer(holder)
-            if self.layer is None:
-                raise ModelFileError(f"`vectorizer` {self.path}: holds no TextVectorization layer")
-        elif self.layer is None:
+        layer = text_vectorization_layer(load_model(self.path, self.custom_objects))
+        if layer is None:
+            raise ModelFileError(f"`vectorizer` {self.path}: holds no TextVectorization layer")
+        return replace(self, layer=layer)
+
+    def build(self, model=None):
+        if self.layer is None:
             raise UsageError(
                 "the model takes token ids: say which tokenizer makes them (`tokenizer`, "
                 "`keras_tokenizer`, `imdb_word_index` or `vectorizer`)"
@@ -305,7 +306,7 @@ class TextVectorizationChoice(_SpecChoice):
         except ValueError as exc:
             raise ModelFileError(f"TextVectorization {self.layer.name!r}: {exc}") from exc
 
-    def prove(self, tok) -> None:
+    def prove(self, tok) -> dict | None:
         import keras
 
         layer = self.layer
@@ -317,9 +318,7 @@ class TextVectorizationChoice(_SpecChoice):
                 lambda t: np.asarray(layer(np.array(t, dtype=object)), dtype=np.float32),
                 rows_at_once=256,
             )  # fmt: skip
-            self.proof = {"against": f"TensorFlow {tf.__version__} TextVectorization layer",
-                          "texts": n}  # fmt: skip
-            return
+            return {"against": f"TensorFlow {tf.__version__} TextVectorization layer", "texts": n}
 
         def theirs(texts):
             ids = np.asarray(layer(np.array(texts, dtype=object))).astype(np.int32)
@@ -330,7 +329,7 @@ class TextVectorizationChoice(_SpecChoice):
         import tensorflow as tf
 
         n = prove("TextVectorization", tok.encode, theirs)
-        self.proof = {"against": f"TensorFlow {tf.__version__} TextVectorization layer", "texts": n}
+        return {"against": f"TensorFlow {tf.__version__} TextVectorization layer", "texts": n}
 
 
 TokenizerChoice = RnnkitChoice | KerasTokenizerChoice | ImdbChoice | TextVectorizationChoice
@@ -353,11 +352,21 @@ def tokenizer_choice(
     imdb_word_index: str | None = None,
     vectorizer: str | None = None,
     maxlen: int | None = None,
-    **options,
+    padding: str | None = None,
+    truncating: str | None = None,
+    num_words: int | None = None,
+    skip_top: int | None = None,
+    start_char: int | None = None,
+    oov_char: int | None = None,
+    index_from: int | None = None,
 ) -> TokenizerChoice:
-    """The one tokenizer option given (none: the model's own TextVectorization), with the
-    options it reads (``padding``, ``truncating`` and ``load_data``'s; ``None``: not given,
-    the spec's default). An option the chosen tokenizer does not read is refused."""
+    """The one tokenizer given (none: the model's own TextVectorization), with the options
+    it reads (``padding``, ``truncating`` and ``load_data``'s; ``None``: not given, the
+    spec's default). An option the chosen tokenizer does not read is refused."""
+    options = dict(
+        padding=padding, truncating=truncating, num_words=num_words, skip_top=skip_top,
+        start_char=start_char, oov_char=oov_char, index_from=index_from,
+    )  # fmt: skip
     files = {
         "tokenizer": tokenizer,
         "keras_tokenizer": keras_tokenizer,

@@ -30,5 +30,5 @@ def load_keras_model(bundle: Bundle):
     """Load the bundle's Keras model in safe mode (no arbitrary code runs on load)."""
     import keras
 
-    bundle.verify_files([KERAS_FILE])
+    bundle.check_hashes([KERAS_FILE])
     return keras.models.load_model(bundle.file(KERAS_FILE), safe_mode=True, compile=False)

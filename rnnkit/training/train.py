@@ -127,8 +127,7 @@ def fit_tokenizer(cfg: TrainConfig, texts: list[str]):
     layer.adapt(texts, batch_size=1024)
     choice = TextVectorizationChoice(layer=layer)
     tokenizer = choice.build()
-    choice.prove(tokenizer)
-    return tokenizer, choice.proof
+    return tokenizer, choice.prove(tokenizer)
 
 
 def keras_data(tokenizer, ids: np.ndarray, labels: np.ndarray, cfg: TrainConfig, shuffle: bool):

@@ -123,7 +123,7 @@ class Bundle:
         bundle.manifest, bundle.digest = manifest, hashlib.sha256(raw).hexdigest()
         bundle.check_names()  # reads the signature first: an unusable one is refused here
         if verify:
-            bundle.verify_files()
+            bundle.check_hashes()
         return bundle
 
     @functools.cached_property
@@ -175,7 +175,7 @@ class Bundle:
     def file(self, name: str) -> Path:
         return self.member(name, f"files[{name!r}]")
 
-    def verify_files(self, names: list[str] | None = None) -> None:
+    def check_hashes(self, names: list[str] | None = None) -> None:
         """Check sha256 and size of the listed files; raise naming the first that differs."""
         files = self.manifest.get("files", {})
         for name in names if names is not None else sorted(files):
@@ -222,7 +222,7 @@ class Bundle:
                 f"{self.path}: no {PARITY_SET_FILE}; this bundle predates it, retrain with "
                 "rnnkit train"
             )
-        self.verify_files([PARITY_SET_FILE])
+        self.check_hashes([PARITY_SET_FILE])
         arrays = load_npz(self.file(PARITY_SET_FILE))
         return arrays["ids"], arrays["labels"]
 
@@ -232,7 +232,7 @@ class Bundle:
             raise NotExportedError(
                 f"{self.path}: no {REFERENCE_OUTPUTS_FILE} (Keras's recorded outputs)", self.path
             )
-        self.verify_files([REFERENCE_OUTPUTS_FILE])
+        self.check_hashes([REFERENCE_OUTPUTS_FILE])
         return load_npz(self.file(REFERENCE_OUTPUTS_FILE))
 
     def format_file(self, fmt: str, variant: str = "fp32") -> Path:
@@ -271,7 +271,7 @@ class Bundle:
                     f"{path}: {ref} is not listed in {MANIFEST}; a bundle's model may only "
                     "read files the manifest vouches for. Refusing the bundle."
                 )
-            self.verify_files([member])
+            self.check_hashes([member])
         self._external_checked.add(name)
 
     # -- writing (used by train/export; plain file I/O, no TensorFlow) ---------------------

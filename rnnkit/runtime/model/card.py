@@ -5,7 +5,7 @@ from __future__ import annotations
 from .bundle import Bundle
 from .locations import SHIPPED_NAME, shipped_bundle_path, shipped_names
 from .parity import DEFAULT_ATOL
-from .verify import export_atol
+from .replay import export_atol
 
 
 def architecture(model: dict, units: int) -> str:

@@ -13,9 +13,9 @@ from ..arrays import nulls_of, values_of
 from ..errors import UsageError
 from .backends import BACKENDS, predict_bags, predict_in_batches
 from .bundle import Bundle
+from .replay import self_check
 from .signature import BINARY
 from .statuses import EMPTY_CODE, MISSING_CODE, NO_OUTPUT_CODE, NO_WORDS_CODE, OK_CODE, RowStats
-from .verify import self_check
 
 
 def text_array(texts: Sequence[object]) -> pa.Array:

@@ -39,7 +39,7 @@ def source_outputs(bundle: Bundle, ids: np.ndarray) -> np.ndarray | None:
     none, and live Keras is the reference)."""
     if SOURCE_OUTPUTS_FILE not in bundle.manifest.get("files", {}):
         return None
-    bundle.verify_files([SOURCE_OUTPUTS_FILE])
+    bundle.check_hashes([SOURCE_OUTPUTS_FILE])
     arrays = load_npz(bundle.file(SOURCE_OUTPUTS_FILE))
     if arrays.get("ids") is None or not np.array_equal(arrays["ids"], ids):
         raise BundleError(

@@ -3,7 +3,7 @@
 ``rnnkit export`` records what Keras said on the parity inputs (the held-out test split
 plus edge sequences) in ``reference-outputs.npz``. Here that recording is replayed:
 
-* :func:`verify_recorded` (``rnnkit verify`` on the light install): every exported file
+* :func:`replay_recorded` (``rnnkit verify`` on the light install): every exported file
   whose runtime is installed, over every recorded row; fp32 files at ``atol``, quantized
   files by their criteria (see ``parity.py``), both against Keras's fp32 outputs;
 * :func:`self_check` (every ``rnnkit.load()`` and ``rnnkit score``): the backend about to
@@ -94,7 +94,7 @@ def export_atol(bundle: Bundle) -> float:
     return max(gates, default=DEFAULT_ATOL)
 
 
-def verify_formats(
+def check_formats(
     bundle: Bundle, inputs: ParityInputs, atol: float | None = None
 ) -> tuple[list[ParityResult], list[str]]:
     """Check every exported file against Keras's outputs in ``inputs``: fp32 at ``atol``,
@@ -119,13 +119,13 @@ def verify_formats(
     return results, skipped
 
 
-def verify_recorded(
+def replay_recorded(
     path=None, *, atol: float | None = None
 ) -> tuple[list[ParityResult], list[str]]:
     """Light ``rnnkit verify``: hashes, then every recorded row through every runtime."""
     bundle = Bundle.open(path)
     inputs = recorded_inputs(bundle)
-    return verify_formats(bundle, inputs, atol)
+    return check_formats(bundle, inputs, atol)
 
 
 def self_check(bundle: Bundle, fmt: str, predict: Callable[[np.ndarray], np.ndarray]) -> None:
