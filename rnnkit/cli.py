@@ -321,10 +321,13 @@ def import_(
     """
     require_tensorflow()
     from .importer.run import import_model
-    from .importer.tokenizers import tokenizer_choice
+    from .importer.tokenizers import TokenizerOptions, tokenizer_choice
 
+    given = {k: tok.pop(k) for k in ("tokenizer", "keras_tokenizer", "imdb_word_index",
+                                     "vectorizer", "maxlen")}  # fmt: skip
+    choice = tokenizer_choice(**given, options=TokenizerOptions(**tok))
     bundle = import_model(
-        model, output, tokenizer_choice(**tok), labels=labels, logits=logits, sample=sample,
+        model, output, choice, labels=labels, logits=logits, sample=sample,
         text_column=text_column, label_column=label_column, atol=atol,
         custom_objects=custom_objects, echo=click.echo,
     )  # fmt: skip

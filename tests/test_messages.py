@@ -6,6 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from rnnkit.cli import main
@@ -68,3 +69,16 @@ def test_verify_is_as_quiet_as_export():
     assert proc.returncode == 0, proc.stderr[-2000:]
     noise = [x for x in proc.stderr.splitlines() if "oneDNN" in x or "absl" in x or "I0000" in x]
     assert not noise, noise
+
+
+def test_an_option_the_chosen_tokenizer_does_not_read_is_refused_by_its_flag(tmp_path):
+    """The library names the parameter (`skip_top`); the command line says the flag."""
+    from rnnkit.importer.tokenizers import TokenizerOptions, tokenizer_choice
+    from rnnkit.runtime.errors import UsageError
+
+    with pytest.raises(UsageError, match="`skip_top`: not read by `keras_tokenizer`"):
+        tokenizer_choice(keras_tokenizer="tok.json", options=TokenizerOptions(skip_top=3))
+    args = ["import", str(tmp_path / "m.keras"), "--keras-tokenizer", "tok.json"]
+    res = CliRunner().invoke(main, [*args, "--skip-top", "3", "-o", str(tmp_path / "b")])
+    assert res.exit_code == 2, res.output
+    assert "--skip-top: not read by --keras-tokenizer; only --imdb-word-index read" in res.output

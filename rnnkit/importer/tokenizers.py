@@ -4,7 +4,7 @@ and writes its spec into the bundle."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,20 @@ from .proof import prove
 
 #: ``keras.datasets.imdb.load_data``'s options (``ImdbWordIndex``'s fields).
 IMDB_OPTIONS = ("num_words", "skip_top", "start_char", "oov_char", "index_from")
+
+
+@dataclass(frozen=True)
+class TokenizerOptions:
+    """What a tokenizer choice may read besides its file and ``maxlen``: pad_sequences's
+    sides and ``load_data``'s options (``None``: not given, the spec's default)."""
+
+    padding: str | None = None
+    truncating: str | None = None
+    num_words: int | None = None
+    skip_top: int | None = None
+    start_char: int | None = None
+    oov_char: int | None = None
+    index_from: int | None = None
 
 
 def _read(path: str, what: str) -> object:
@@ -352,21 +366,12 @@ def tokenizer_choice(
     imdb_word_index: str | None = None,
     vectorizer: str | None = None,
     maxlen: int | None = None,
-    padding: str | None = None,
-    truncating: str | None = None,
-    num_words: int | None = None,
-    skip_top: int | None = None,
-    start_char: int | None = None,
-    oov_char: int | None = None,
-    index_from: int | None = None,
+    options: TokenizerOptions | None = None,
 ) -> TokenizerChoice:
     """The one tokenizer given (none: the model's own TextVectorization), with the options
-    it reads (``padding``, ``truncating`` and ``load_data``'s; ``None``: not given, the
-    spec's default). An option the chosen tokenizer does not read is refused."""
-    options = dict(
-        padding=padding, truncating=truncating, num_words=num_words, skip_top=skip_top,
-        start_char=start_char, oov_char=oov_char, index_from=index_from,
-    )  # fmt: skip
+    it reads (:class:`TokenizerOptions`). An option the chosen tokenizer does not read is
+    refused."""
+    options = asdict(options or TokenizerOptions())
     files = {
         "tokenizer": tokenizer,
         "keras_tokenizer": keras_tokenizer,
