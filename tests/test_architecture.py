@@ -123,7 +123,8 @@ def test_no_library_message_names_a_command_line_flag():
     pip commands that install an extra."""
     import re
 
-    flag = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
+    # rnnkit's long options, and its short ones (-o, -m, -q, -f, -h)
+    flag = re.compile(r"(?<![\w-])(--[a-z][a-z-]+|-[omqfh](?![\w-]))")
     found = []
     for path in PACKAGE.rglob("*.py"):
         if path.name == "cli.py":

@@ -519,3 +519,41 @@ def test_the_logits_advice_works(project, tmp_path):
     refused(CliRunner().invoke(main, args), "--logits sigmoid")
     result = CliRunner().invoke(main, [*args, "--logits", "sigmoid"])
     assert result.exit_code == 0, result.output
+
+
+def _signal_once_created(monkeypatch, module, name: str):
+    """``module.name`` (partial_file or partial_dir) that sends this process SIGTERM right
+    after it has made the partial file: the worst moment, before its owner knows of it."""
+    real = getattr(module, name)
+
+    def made_then_signalled(target):
+        made = real(target)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return made
+
+    monkeypatch.setattr(module, name, made_then_signalled)
+
+
+@pytest.mark.parametrize("site", ["replacing", "bundle folder", "score output"])
+def test_a_signal_just_after_a_partial_is_made_leaves_nothing(monkeypatch, tmp_path, site):
+    """The signal is raised once the partial file or folder has an owner, which removes it."""
+    from rnnkit.runtime import files
+    from rnnkit.runtime.model import bundle_writer
+    from rnnkit.runtime.scoring import writers
+    from rnnkit.runtime.signals import Interrupted, interruptible
+
+    target = tmp_path / "out.csv"
+    with interruptible(), pytest.raises(Interrupted):
+        if site == "replacing":
+            _signal_once_created(monkeypatch, files, "partial_file")
+            with files.replacing(target) as out:
+                out.write(b"never")
+        elif site == "bundle folder":
+            _signal_once_created(monkeypatch, bundle_writer, "partial_dir")
+            with bundle_writer.new_bundle_dir(tmp_path / "bundle") as work:
+                (work / "x").write_text("never")
+        else:
+            _signal_once_created(monkeypatch, writers, "partial_file")
+            with writers.ResultSink(str(target), "csv"):
+                pass
+    assert list(tmp_path.iterdir()) == []

@@ -192,9 +192,12 @@ class Staged:
     files: dict[tuple[str, str], tuple[Path, dict]] = field(default_factory=dict)
 
     def path(self, fmt: str, variant: str, info: dict) -> Path:
-        stream, tmp = partial_file(self.bundle.path / FILES[fmt, variant])
-        stream.close()  # the converters write it by name
-        self.files[fmt, variant] = (tmp, info)
+        # A signal between creating the file and recording it would leave it behind: it is
+        # raised once the file is recorded, and ``cleanup`` removes it.
+        with deferred():
+            stream, tmp = partial_file(self.bundle.path / FILES[fmt, variant])
+            stream.close()  # the converters write it by name
+            self.files[fmt, variant] = (tmp, info)
         return tmp
 
     def drop(self, fmt: str) -> None:

@@ -24,6 +24,8 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .signals import deferred
+
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -70,14 +72,17 @@ def partial_file(target: Path):
 def replacing(target: Path):
     """A binary stream to a partial file beside ``target``, renamed to ``target`` when the
     block ends without an error, and removed when it ends with one (or a signal)."""
-    stream, path = partial_file(target)
+    path = None
     try:
+        with deferred():  # a signal here is raised once ``path`` is known, so it is removed
+            stream, path = partial_file(target)
         with stream:
             yield stream
         os.chmod(path, 0o644)  # mkstemp's 0600 would keep the file from its group
         os.replace(path, target)
     except BaseException:
-        path.unlink(missing_ok=True)
+        if path is not None:
+            path.unlink(missing_ok=True)
         raise
 
 

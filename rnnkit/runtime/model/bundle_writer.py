@@ -23,7 +23,7 @@ from .bundle import Bundle
 from .manifest import MANIFEST, SCHEMA, new_manifest
 from .signature import Signature
 
-_ADVICE = "give -o a new folder name (rnnkit creates it)"
+_ADVICE = "give `output` a new folder name (rnnkit creates it)"
 
 
 def is_rnnkit_bundle(folder: Path) -> bool:
@@ -97,14 +97,17 @@ def new_bundle_dir(out: str | os.PathLike, inputs: Iterable = ()):
     out, inputs = Path(out), list(inputs)
     check_bundle_target(out, inputs)
     out.parent.mkdir(parents=True, exist_ok=True)
-    work = partial_dir(out)
+    work = None
     try:
+        with deferred():  # a signal here is raised once ``work`` is known, so it is removed
+            work = partial_dir(out)
         yield work
         with deferred():
             check_bundle_target(out, inputs)  # the folder may have changed meanwhile
             _swap(work, out)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
         raise
 
 

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 from ..errors import OverwriteError, UsageError
 from ..files import first_same_file, is_inside, partial_file
 from ..io.coltext import as_output_text, for_text_output, text_schema
+from ..signals import deferred
 
 FORMATS = ("csv", "jsonl", "parquet")
 
@@ -110,7 +111,7 @@ class AtomicOutput:
     def __init__(self, target: str | os.PathLike) -> None:
         self.target = Path(target)
         if self.target.is_dir():
-            raise UsageError(f"{self.target}: is a directory; give a file name for -o")
+            raise UsageError(f"{self.target}: is a directory; give a file name as `output`")
         if not self.target.parent.is_dir():
             raise UsageError(f"{self.target.parent}: output directory does not exist")
         self.stream, self.tmp = partial_file(self.target)
@@ -134,7 +135,14 @@ class ResultSink:
 
     def __init__(self, output: str | None, fmt: str, stdout=None) -> None:
         self.fmt = fmt
-        self.target = AtomicOutput(output) if output else None
+        self.target = None
+        try:
+            with deferred():  # raised once the partial file is ours to remove
+                self.target = AtomicOutput(output) if output else None
+        except BaseException:
+            if self.target is not None:
+                self.target.abort()
+            raise
         self.stream = self.target.stream if self.target else (stdout or sys.stdout.buffer)
         self.writer = None
 
