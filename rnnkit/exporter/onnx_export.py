@@ -23,8 +23,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
+from .keras_graph import layer_calls
 from .keras_graph import to_onnx as layers_onnx
-from .layers.recurrent import FUSED_OPS
+from .layers.recurrent import FUSED_OPS, RECURRENT_LAYERS
 from .onnx_graph import FoldedSpec, folded_rnn_onnx
 from .unrolled import unrolled_clone
 
@@ -113,6 +114,8 @@ def _convert_at(
         if opset != OPSETS[0]:
             raise ValueError(f"the {form} form is written at the lowest opset only")
         fused = form == "layers-fused"
+        if fused and not unmasked_recurrent(keras_model):  # said before building a graph
+            raise ValueError("no recurrent layer reads unmasked steps (the layers form is this)")
         model = layers_onnx(keras_model, maxlen, units, bag, fused_rnn=fused)
         if fused and not {n.op_type for n in model.graph.node} & set(FUSED_OPS.values()):
             raise ValueError("no recurrent layer fits ONNX's own ops (the layers form is this)")
@@ -122,6 +125,14 @@ def _convert_at(
     if form == "tf2onnx-unrolled":
         return _from_keras(unrolled_clone(keras_model, maxlen), maxlen, units, opset)
     raise ValueError(f"unknown ONNX form {form!r}; choose from {', '.join(FORMS)}")
+
+
+def unmasked_recurrent(keras_model) -> bool:
+    """Whether a recurrent layer of the model reads its steps unmasked: the only kind the
+    fused form can write as ONNX's own op (checked before the graph is built, which for a
+    long masked model takes seconds)."""
+    calls, _ = layer_calls(keras_model)
+    return any(type(c.layer).__name__ in RECURRENT_LAYERS and c.mask is None for c in calls)
 
 
 WEIGHT_ONLY_INT8 = "weight-only int8: embedding tables int8 per row, fp32 arithmetic"

@@ -24,6 +24,8 @@ from .registry import (
 )
 
 MERGE_MODES = ("concat", "sum", "ave", "mul")
+#: The layer classes this module converts.
+RECURRENT_LAYERS = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
 
 
 def _rnn_problem(layer) -> str | None:
@@ -267,7 +269,7 @@ def _describe_bidirectional(layer) -> str:
     return f"Bidirectional({_describe_rnn(layer.forward_layer)}, {layer.merge_mode})"
 
 
-@register("SimpleRNN", "LSTM", "GRU", problem=_rnn_problem, describe=_describe_rnn)
+@register(*RECURRENT_LAYERS[:3], problem=_rnn_problem, describe=_describe_rnn)
 def rnn(g, layer, inputs):
     (x,) = inputs
     units = layer.cell.units
@@ -287,7 +289,7 @@ def rnn(g, layer, inputs):
     return Tensor(last, (units,))
 
 
-@register("Bidirectional", problem=_bidirectional_problem, describe=_describe_bidirectional)
+@register(RECURRENT_LAYERS[3], problem=_bidirectional_problem, describe=_describe_bidirectional)
 def bidirectional(g, layer, inputs):
     (x,) = inputs
     fwd, bwd = layer.forward_layer, layer.backward_layer
