@@ -679,6 +679,21 @@ def write_results(res: dict, folder: str, stem: str) -> None:
     print(text)
 
 
+def standalone(key: str, rows: int, output: str, measure) -> None:
+    """One of the harness's tables in a run of its own: ``measure(src, work)`` gives its
+    rows on the end-to-end file (every embedded review, repeated to ``rows``) in a scratch
+    folder; written as ``OUTPUT/DATE-key.md`` (and ``.json``)."""
+    from rnnkit.training.data import load_split
+
+    split = load_split(seed=42)
+    res = {"date": dt.datetime.now().strftime("%Y-%m-%d"), "quick": False, "machine": machine()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        src = make_csv(split.train_texts + split.test_texts, rows, work / "e2e.csv")
+        res[key] = measure(src, work)
+    write_results(res, output, f"{res['date']}-{key.split('_')[0]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (< 2 minutes)")

@@ -11,11 +11,8 @@ table goes to ``benchmarks/results/DATE-bag.md`` (and ``.json``).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import tempfile
-from pathlib import Path
 
-from .__main__ import HERE, bag_model, machine, make_csv, write_results
+from .__main__ import HERE, bag_model, standalone
 
 
 def main() -> None:
@@ -25,14 +22,7 @@ def main() -> None:
     ap.add_argument("--output", default=str(HERE / "results"))
     args = ap.parse_args()
 
-    from rnnkit.training.data import load_split
-
-    split = load_split(seed=42)
-    res = {"date": dt.datetime.now().strftime("%Y-%m-%d"), "quick": False, "machine": machine()}
-    with tempfile.TemporaryDirectory() as tmp:
-        src = make_csv(split.train_texts + split.test_texts, args.rows, Path(tmp) / "e2e.csv")
-        res["bag"] = bag_model(src, args.rows, args.bundle)
-    write_results(res, args.output, f"{res['date']}-bag")
+    standalone("bag", args.rows, args.output, lambda src, _: bag_model(src, args.rows, args.bundle))
 
 
 if __name__ == "__main__":

@@ -17,18 +17,16 @@ start-up: ``rnnkit score`` of a 3-row file, the second run of two. The table goe
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .__main__ import HERE, machine, make_csv, rnnkit_cmd, run_process, timed, write_results
+from .__main__ import HERE, rnnkit_cmd, run_process, standalone, timed
 
 #: Keras's predict on the parity set's ids, timed in a fresh process (argv: bundle, rows):
 #: the fastest of three calls, so that Keras is not measured at its slowest.
@@ -134,18 +132,15 @@ def main() -> None:
     from rnnkit.runtime.model.locations import shipped_bundle_path
     from rnnkit.training.data import load_split
 
-    split = load_split(seed=42)
-    res = {"date": dt.datetime.now().strftime("%Y-%m-%d"), "quick": False, "machine": machine()}
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        src = make_csv(split.train_texts + split.test_texts, args.rows, work / "e2e.csv")
-        bilstm = keras_io_bilstm(work, split.train_texts)
-        res["long_sequences"] = [
+    def measure(src: Path, work: Path) -> list[dict]:
+        bilstm = keras_io_bilstm(work, load_split(seed=42).train_texts)
+        return [
             one_model("imdb-bigru-conv", str(shipped_bundle_path("imdb-bigru-conv")), src,
                       args.rows, work),
             one_model("keras.io BiLSTM (imported)", str(bilstm), src, args.rows, work),
         ]  # fmt: skip
-    write_results(res, args.output, f"{res['date']}-long")
+
+    standalone("long_sequences", args.rows, args.output, measure)
 
 
 if __name__ == "__main__":

@@ -13,12 +13,10 @@ to ``benchmarks/results/DATE-mlflow.md`` (and ``.json``).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
-import tempfile
 from pathlib import Path
 
-from .__main__ import HERE, machine, make_csv, rnnkit_cmd, run_process, write_results
+from .__main__ import HERE, rnnkit_cmd, run_process, standalone
 
 #: The Python route: what a notebook or a batch job does with a logged model.
 PYFUNC_SCRIPT = """
@@ -92,15 +90,11 @@ def main() -> None:
     args = ap.parse_args()
 
     from rnnkit.runtime.model.bundle import Bundle
-    from rnnkit.training.data import load_split
 
-    bundle = Bundle.open(args.model)
-    split = load_split(seed=42)
-    res = {"date": dt.datetime.now().strftime("%Y-%m-%d"), "quick": False, "machine": machine()}
-    with tempfile.TemporaryDirectory() as tmp:
-        src = make_csv(split.train_texts + split.test_texts, args.rows, Path(tmp) / "e2e.csv")
-        res["mlflow"] = routes(src, args.rows, str(bundle.path), Path(tmp))
-    write_results(res, args.output, f"{res['date']}-mlflow")
+    bundle = str(Bundle.open(args.model).path)
+    standalone(
+        "mlflow", args.rows, args.output, lambda src, work: routes(src, args.rows, bundle, work)
+    )
 
 
 if __name__ == "__main__":

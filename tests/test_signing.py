@@ -26,6 +26,14 @@ SAMPLES = ROOT / "samples" / "reviews.csv"
 UPSTREAM = [sys.executable, "-m", "model_signing"]
 
 
+def _upstream(action: str, bundle: Path, key_option: str, key: Path):
+    """The upstream ``model_signing`` CLI, keyed, on the bundle's ``model.sig``."""
+    return subprocess.run(
+        [*UPSTREAM, action, "key", bundle, "--signature", bundle / "model.sig", key_option, key],
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
 def _key_pair(folder: Path, name: str, password: bytes | None = None) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     encryption = (
@@ -126,11 +134,7 @@ def test_a_bundle_changed_after_signing_is_refused_naming_the_file(bundle, keys,
         assert "Traceback" not in line
     with pytest.raises(SignatureError, match=named):
         rnnkit.load(bundle, public_key=public)
-    upstream = subprocess.run(
-        [*UPSTREAM, "verify", "key", bundle, "--signature", bundle / "model.sig",
-         "--public_key", public],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    upstream = _upstream("verify", bundle, "--public_key", public)
     assert upstream.returncode != 0  # the independent verifier agrees
 
 
@@ -163,18 +167,10 @@ def test_another_key_an_unsigned_bundle_and_a_broken_signature_are_refused(bundl
 def test_upstream_model_signing_accepts_rnnkit_signatures_and_rnnkit_accepts_its(bundle, keys):
     private, public = keys["ours"]
     Bundle.open(bundle).sign(private)
-    upstream = subprocess.run(
-        [*UPSTREAM, "verify", "key", bundle, "--signature", bundle / "model.sig",
-         "--public_key", public],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    upstream = _upstream("verify", bundle, "--public_key", public)
     assert upstream.returncode == 0, upstream.stdout + upstream.stderr
     (bundle / "model.sig").unlink()
-    made = subprocess.run(
-        [*UPSTREAM, "sign", "key", bundle, "--signature", bundle / "model.sig",
-         "--private_key", private],
-        capture_output=True, text=True,
-    )  # fmt: skip
+    made = _upstream("sign", bundle, "--private_key", private)
     assert made.returncode == 0, made.stdout + made.stderr
     assert check_signature(bundle, public) == bundle / "model.sig"
 
