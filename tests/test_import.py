@@ -39,7 +39,9 @@ def _functional_conv():
     a = L.MaxPooling1D(2)(a)
     a = L.Conv1D(5, 3, strides=2, dilation_rate=1)(a)
     b = L.Conv1D(5, 2, dilation_rate=2, padding="causal", activation="tanh")(e)
-    merged = L.Concatenate()([L.GlobalMaxPooling1D()(a), L.GlobalAveragePooling1D()(b)])
+    # b, max-pooled straight from the embedding, reads only the columns holding words
+    # (exporter/trim.py): every runtime checks the cut here.
+    merged = L.Concatenate()([L.GlobalAveragePooling1D()(a), L.GlobalMaxPooling1D()(b)])
     y = L.Dense(4, activation="relu")(L.BatchNormalization()(merged))
     return keras.Model(x, L.Dense(1, activation="sigmoid")(L.Dropout(0.2)(y)))
 

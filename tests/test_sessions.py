@@ -54,3 +54,54 @@ def test_the_fused_graphs_settings_leave_its_scores_as_recorded():
     inputs = recorded_inputs(bundle, rows=256)
     got = rnnkit.load("imdb-bigru-conv").predict_ids(inputs.ids)
     assert np.abs(got.astype(np.float64) - inputs.reference).max() <= 1e-5
+
+
+def test_rows_ordered_by_length_are_scored_together_and_come_back_in_their_order():
+    """A long model's batches are made of rows of similar length (its graph may cut the
+    padding they share); the outputs return to the rows' own order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rnnkit.runtime.model.backends import predict_in_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(0, 30, 23)
+    ids = np.zeros((23, 30), dtype=np.int32)
+    for row, n in zip(ids, lengths, strict=True):
+        row[30 - n :] = rng.integers(2, 99, n)
+    seen = []
+
+    def predict(x):
+        seen.append(np.count_nonzero(x, axis=1))
+        return x.sum(axis=1, keepdims=True).astype(np.float32)
+
+    with ThreadPoolExecutor(2) as pool:
+        got = predict_in_batches(predict, ids, batch_size=4, map_calls=pool.map, pad_id=0)
+    assert np.array_equal(got[:, 0], ids.sum(axis=1))
+    assert np.array_equal(np.concatenate(sorted(seen, key=np.min)), np.sort(lengths))
+
+
+@pytest.mark.parametrize("name, spread", [("imdb-bigru-conv", True), ("imdb-rnn", False)])
+def test_a_long_models_calls_are_spread_over_the_scoring_threads(name, spread):
+    """One block of a long model is scored on every core: its calls run on the model's own
+    threads; a fast model's stay on its block's thread. The outputs are the same."""
+    import threading
+
+    import rnnkit
+    from rnnkit.runtime.model.recording import recorded_inputs
+
+    model = rnnkit.load(name)
+    ids = recorded_inputs(model.bundle, rows=64).ids
+    alone = model.predict_ids(ids)
+    threads = set()
+    predict = model.backend.predict_ids
+
+    def recording(x):
+        threads.add(threading.current_thread().name)
+        return predict(x)
+
+    model.backend.predict_ids = recording
+    with model.spreading_calls(2):
+        spread_out = model.predict_ids(ids)
+    assert np.array_equal(spread_out, alone)
+    assert all(t.startswith("rnnkit-model") for t in threads) is spread, threads
+    assert spread or threads == {threading.current_thread().name}

@@ -57,14 +57,18 @@ class GraphBuilder:
     def prune(self, output: str) -> None:
         """Drop the nodes and initializers ``output`` does not depend on (an embedding's
         own gather, once every reader takes the folded table instead)."""
-        needed, kept = {output}, []
-        for node in reversed(self.nodes):
-            if any(o in needed for o in node.output):
-                kept.append(node)
-                needed.update(node.input)
-        self.nodes = kept[::-1]
-        self.inits = [t for t in self.inits if t.name in needed]
+        self.nodes, self.inits = pruned(self.nodes, self.inits, {output})
 
     def step(self, x: str, t: int) -> str:
         """Time step ``t`` of a ``[batch, steps, ...]`` tensor, as ``[batch, ...]``."""
         return self.op("Gather", x, self.const(f"t{t}", np.array(t, dtype=np.int64)), axis=1)
+
+
+def pruned(nodes, inits, outputs: set[str]) -> tuple[list, list]:
+    """The ``nodes`` (in order) and ``inits`` that ``outputs`` depend on."""
+    needed, kept = set(outputs), []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            kept.append(node)
+            needed.update(node.input)
+    return kept[::-1], [t for t in inits if t.name in needed]

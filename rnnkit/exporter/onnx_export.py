@@ -8,6 +8,8 @@ Forms:
                        nothing is masked; refused when no layer fits.
   ``layers``           the same registry, every recurrent layer unrolled step by step:
                        any model built from the layers it lists, masks included.
+                       Both layers forms cut the padding off max-pooled convolutions
+                       (``trim.py``).
   ``tf2onnx-unrolled`` tf2onnx on a clone built with ``unroll=True`` (same weights).
   ``tf2onnx``          tf2onnx on the Keras model as it is (SimpleRNN -> ``Loop``;
                        LSTM/GRU -> the native ONNX ``LSTM``/``GRU`` ops).
@@ -23,10 +25,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
+from ..runtime.text.contract import PAD_ID
 from .keras_graph import layer_calls
 from .keras_graph import to_onnx as layers_onnx
 from .layers.recurrent import FUSED_OPS, RECURRENT_LAYERS
 from .onnx_graph import FoldedSpec, folded_rnn_onnx
+from .trim import trim_padding
 from .unrolled import unrolled_clone
 
 #: In order of preference: the first that agrees with Keras on every runtime is exported.
@@ -119,6 +123,8 @@ def _convert_at(
         model = layers_onnx(keras_model, maxlen, units, bag, fused_rnn=fused)
         if fused and not {n.op_type for n in model.graph.node} & set(FUSED_OPS.values()):
             raise ValueError("no recurrent layer fits ONNX's own ops (the layers form is this)")
+        if bag is None:  # a bag has no steps; its padding is cut by scoring already
+            trim_padding(model, INPUT_NAME, PAD_ID)
         return model
     if form == "tf2onnx":
         return _from_keras(keras_model, maxlen, units, opset)

@@ -38,22 +38,37 @@ def predict_in_batches(
     ids: np.ndarray,
     batch_size: int | None = None,
     batch_tokens: int = BATCH_TOKENS,
+    map_calls: Callable = map,
+    pad_id: int | None = None,
 ) -> np.ndarray:
     """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one ``[n, units]``
     array. By default a slice holds ``BATCH_SIZE`` rows, and fewer of a longer model's
     (``batch_tokens`` ids), whose per-step tensors onnxruntime keeps for the whole unrolled
-    graph (at 800 steps and 1,024 rows scoring peaked at 3.5 GiB)."""
+    graph (at 800 steps and 1,024 rows scoring peaked at 3.5 GiB). ``map_calls`` runs the
+    slices (an executor's ``map``, which keeps their order, spreads them over threads).
+    ``pad_id``: slices are made of rows of similar length, for a graph that cuts the
+    padding columns all its rows share (``exporter/trim.py``)."""
     if batch_size is None:
         steps = ids.shape[1] if ids.ndim == 2 and ids.shape[1] else 1
         batch_size = max(1, min(BATCH_SIZE, batch_tokens // steps))
     if len(ids) <= batch_size:
         return as_rows(predict(ids), len(ids))
-    return np.concatenate(
-        [
-            as_rows(predict(ids[i : i + batch_size]), len(ids[i : i + batch_size]))
-            for i in range(0, len(ids), batch_size)
-        ]
-    )
+    order = None if pad_id is None else by_length(ids, pad_id)[0]
+    rows = ids if order is None else ids[order]
+    slices = [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    outs = [as_rows(out, len(x)) for out, x in zip(map_calls(predict, slices), slices, strict=True)]
+    out = np.concatenate(outs)
+    if order is None or len(out) != len(ids):  # (a broken graph's odd shape: as it came)
+        return out
+    back = np.empty_like(out)
+    back[order] = out
+    return back
+
+
+def by_length(ids: np.ndarray, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by number of ids other than ``pad_id`` (stable), and those numbers."""
+    lengths = np.count_nonzero(ids != pad_id, axis=1)
+    return np.argsort(lengths, kind="stable"), lengths
 
 
 def predict_bags(
@@ -63,8 +78,7 @@ def predict_bags(
     slices of ``BATCH_SIZE`` rows of similar length, each cut to its longest bag: the
     padding a block's longest review would give every row is never gathered (a 200k-row
     run: 3x fewer ids through the graph)."""
-    lengths = np.count_nonzero(ids != pad_id, axis=1)
-    order = np.argsort(lengths, kind="stable")
+    order, lengths = by_length(ids, pad_id)
     out = None
     for start in range(0, len(ids), BATCH_SIZE):
         rows = order[start : start + BATCH_SIZE]
@@ -127,7 +141,10 @@ class OnnxBackend:
         unrolled = len(ops) >= LARGE_GRAPH_NODES
         self.large_graph = unrolled
         fused = not RECURRENT_OPS.isdisjoint(ops)
-        self.arena = unrolled or fused
+        #: A long sequence model: each call takes milliseconds, so scoring spreads one
+        #: block's calls over its workers (TextClassifier.spreading_calls).
+        self.long_sequence = unrolled or fused
+        self.arena = self.long_sequence
         #: Ids per call (``predict_in_batches``), by the graph's kind.
         self.batch_tokens = FUSED_BATCH_TOKENS if fused else BATCH_TOKENS
         opts = ort.SessionOptions()
@@ -164,6 +181,7 @@ class TfliteBackend:
 
     name = "tflite"
     batch_tokens = BATCH_TOKENS
+    long_sequence = False  # not measured: scoring keeps one block's calls on its thread
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         try:

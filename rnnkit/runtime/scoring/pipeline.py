@@ -304,6 +304,11 @@ def score_batches(
     and the model (and no text crosses a pipe). The calling thread reads and cuts blocks.
     """
     workers = workers or os.cpu_count() or 1
+    with scorer.spreading_calls(workers):  # a long-sequence model's calls: on every core
+        yield from _blocks_on_workers(scorer, items, workers, count_all)
+
+
+def _blocks_on_workers(scorer, items, workers: int, count_all: bool):
     first = next(items, None)
     second = next(items, None) if first is not None else None
     head = [x for x in (first, second) if x is not None]

@@ -1,0 +1,104 @@
+"""The padding cut (``exporter/trim.py``): a convolution max-pooled over time reads only the
+columns holding words, and the model still computes what Keras computes, for every kind of
+row: padded at the front or the back, empty, full, with padding ids in the middle, alone or
+in a batch of other lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow", reason="needs the [train] extra")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+from rnnkit.exporter.keras_graph import to_onnx  # noqa: E402
+from rnnkit.exporter.onnx_export import convert  # noqa: E402
+from rnnkit.runtime.model.backends import INPUT_NAME  # noqa: E402
+
+VOCAB, MAXLEN = 60, 40
+
+#: name -> (conv branch layers, whether the pass cuts it)
+CASES = {
+    "valid": (lambda: [L.Conv1D(6, 3, activation="relu"), L.GlobalMaxPooling1D()], True),
+    "same, dilated": (
+        lambda: [L.Conv1D(6, 3, padding="same", dilation_rate=2), L.GlobalMaxPooling1D()],
+        True,
+    ),
+    "causal, stacked, activation layer": (
+        lambda: [
+            L.Conv1D(6, 2, padding="causal", activation="tanh"),
+            L.Conv1D(5, 3, padding="same"),
+            L.Activation("sigmoid"),
+            L.GlobalMaxPooling1D(),
+        ],
+        True,
+    ),
+    "strided (not cut)": (lambda: [L.Conv1D(6, 3, strides=2), L.GlobalMaxPooling1D()], False),
+    "averaged (not cut)": (lambda: [L.Conv1D(6, 3), L.GlobalAveragePooling1D()], False),
+}
+
+
+def _model(conv_branch):
+    keras.utils.set_random_seed(3)
+    ids = keras.Input((MAXLEN,), dtype="int32")
+    embedded = L.Embedding(VOCAB, 8)(ids)
+    x = embedded
+    for layer in conv_branch:
+        x = layer(x)
+    beside = L.Bidirectional(L.GRU(4))(embedded)  # reads every step, padding included
+    out = L.Dense(1, activation="sigmoid")(L.Concatenate()([x, beside]))
+    return keras.Model(ids, out)
+
+
+def _rows() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    rows = []
+    for length in (0, 1, 2, 5, 12, 25, MAXLEN):
+        words = rng.integers(1, VOCAB, length)
+        rows.append(np.pad(words, (MAXLEN - length, 0)))  # at the front (rnnkit's own)
+        rows.append(np.pad(words, (0, MAXLEN - length)))  # at the back (TextVectorization)
+    middle = rng.integers(1, VOCAB, MAXLEN)
+    middle[10:30] = 0  # padding ids between words
+    rows.append(middle)
+    return np.array(rows, dtype=np.int32)
+
+
+def _cuts(model) -> int:
+    return sum(1 for n in model.graph.node if n.op_type == "Slice" and INPUT_NAME in n.input)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_max_pooled_convolution_reads_only_the_words_and_keeps_keras_outputs(case):
+    import onnxruntime as ort
+
+    branch, cut = CASES[case]
+    model = _model(branch())
+    rows = _rows()
+    expected = model.predict(rows, verbose=0)
+    trimmed = convert("layers-fused", model, None, MAXLEN, 1)
+    assert _cuts(trimmed) == int(cut)
+    uncut = to_onnx(model, MAXLEN, 1, fused_rnn=True)
+    assert _cuts(uncut) == 0
+    sessions = [ort.InferenceSession(m.SerializeToString()) for m in (trimmed, uncut)]
+    for session in sessions:
+        batch = session.run(None, {INPUT_NAME: rows})[0]
+        alone = np.concatenate([session.run(None, {INPUT_NAME: r[None]})[0] for r in rows])
+        # in a batch the cut is the batch's; alone, each row's own
+        for got in (batch, alone):
+            assert np.abs(got - expected).max() <= 1e-5
+    # the cut changes no output: the same windows are maximised
+    a, b = (s.run(None, {INPUT_NAME: rows[::2]})[0] for s in sessions)
+    assert np.abs(a - b).max() <= 1e-6
+
+
+def test_the_cut_runs_on_the_onnx_reference_evaluator():
+    """The cut's ops (ArgMax, a reversed Slice) as the ONNX spec defines them."""
+    from onnx.reference import ReferenceEvaluator
+
+    model = _model(CASES["valid"][0]())
+    rows = _rows()
+    trimmed = convert("layers-fused", model, None, MAXLEN, 1)
+    got = ReferenceEvaluator(trimmed).run(None, {INPUT_NAME: rows})[0]
+    assert np.abs(got - model.predict(rows, verbose=0)).max() <= 1e-5
