@@ -648,7 +648,7 @@ def markdown(res: dict) -> str:
         "bag": "A bag of bigrams** (`--bag`: the bow-bigram recipe's bundle on the end-to-end "
         "file, against Keras's predict on the same raw strings)",
         "long_sequences": "Long sequences** (`python -m benchmarks.long_sequences`: Keras's "
-        "predict, model only, batch 256; rnnkit's model only, one caller; `rnnkit score` end to "
+        "predict, model only, batch 256, the fastest of 3 processes; rnnkit's model only, one caller; `rnnkit score` end to "
         "end on the harness's CSV, median of 3; a 3-row file, second run)",
         "mlflow": "MLflow's route** (`python -m benchmarks.mlflow_route`: the bundle saved as "
         "an MLflow model, the end-to-end file scored as a whole process each way, median of 3)",

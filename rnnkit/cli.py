@@ -577,7 +577,12 @@ def models() -> None:
     help="CSV field delimiter (default: tab for .tsv; for .csv a comma, or ; tab | when the "
     "header splits on that and not on commas).",
 )
-@_optional("--workers", click.IntRange(1), "Worker threads (default: one per core).")
+@_optional(
+    "--workers",
+    click.IntRange(1),
+    "Worker threads (default: one per core; for a long-sequence model, callers or threads "
+    "as measured once on this machine).",
+)
 @click.option(
     "--progress/--no-progress",
     default=None,

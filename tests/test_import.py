@@ -212,7 +212,10 @@ def test_a_fully_padded_row_with_a_masked_average_gets_its_own_status(workdir, t
     assert status.tolist() == [0]
 
 
-@pytest.mark.parametrize("name", ["three-class-softmax", "lstm-masked"])
+# conv1d-functional and bigru-max-ave: the padding cuts (exporter/trim.py) on a second runtime
+@pytest.mark.parametrize(
+    "name", ["three-class-softmax", "lstm-masked", "conv1d-functional", "bigru-max-ave"]
+)
 def test_onnxruntime_web_agrees_on_imported_models(name, imported, corpus):
     if shutil.which("node") is None or not (JS / "node_modules" / "onnxruntime-web").is_dir():
         pytest.fail("CI must install tests/js (npm ci) and node; see .ci/run")

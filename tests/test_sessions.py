@@ -105,3 +105,57 @@ def test_a_long_models_calls_are_spread_over_the_scoring_threads(name, spread):
     assert np.array_equal(spread_out, alone)
     assert all(t.startswith("rnnkit-model") for t in threads) is spread, threads
     assert spread or threads == {threading.current_thread().name}
+
+
+def test_the_way_a_long_model_uses_the_cores_is_measured_once_and_kept(tmp_path, monkeypatch):
+    """Callers side by side or threads inside one call: measured on this machine for a long
+    model, kept in the disk cache and read from it the next time; a fast model is not
+    measured (one caller per core)."""
+    import rnnkit
+    from rnnkit.runtime.model import parallelism
+
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    chosen = rnnkit.load("imdb-bigru-conv").use_cores(2)
+    rates = chosen.rates
+    assert set(rates) == {"batches", "threads"} and min(rates.values()) > 0
+    faster = max(rates, key=rates.get)
+    assert (chosen.workers, chosen.threads) == ((2, 1) if faster == "batches" else (1, 2))
+    assert len(list(tmp_path.glob("parallelism-*.json"))) == 1
+
+    def no_probe(*args):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(parallelism, "probe", no_probe)
+    assert rnnkit.load("imdb-bigru-conv").use_cores(2) == chosen
+    seed = rnnkit.load("imdb-rnn").use_cores(2)
+    assert (seed.workers, seed.threads, seed.rates) == (2, 1, {})
+
+
+def test_when_threads_measure_faster_one_caller_scores_on_a_threaded_session(
+    tmp_path, monkeypatch, imdb_texts
+):
+    """The measurement's answer is what scoring does, and the scores do not change."""
+    import pandas as pd
+
+    from rnnkit.runtime.model import parallelism
+    from rnnkit.runtime.scoring.pipeline import score_files
+
+    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(parallelism, "probe", lambda *a: {"batches": 1.0, "threads": 2.0})
+    src = tmp_path / "in.csv"
+    texts = (imdb_texts * 2)[:900]  # over 1 MiB: large enough to be measured
+    pd.DataFrame({"text": texts}).to_csv(src, index=False)
+    assert src.stat().st_size > 1 << 20
+    threaded = score_files(src, tmp_path / "a.csv", model="imdb-bigru-conv")
+    assert threaded.parallelism == {
+        "workers": 1, "threads": 2, "rates": {"batches": 1.0, "threads": 2.0}
+    }  # fmt: skip
+    asked = score_files(src, tmp_path / "b.csv", model="imdb-bigru-conv", workers=2)
+    assert asked.parallelism == {"workers": 2, "threads": 1, "rates": {}}
+    a, b = (pd.read_csv(tmp_path / f)["probability"].to_numpy() for f in ("a.csv", "b.csv"))
+    assert len(a) == len(texts) and np.array_equal(a, b)
+    import rnnkit
+
+    model = rnnkit.load("imdb-bigru-conv")
+    model.use_cores(2)
+    assert model.backend.session.get_session_options().intra_op_num_threads == 2

@@ -20,13 +20,15 @@ from .signature import INPUT_NAME, OUTPUT_NAME
 BATCH_SIZE = 256
 #: At most this many ids per call: fewer rows of a longer model (128 of 800 steps).
 BATCH_TOKENS = 1024 * 100
-#: ... and far fewer for a graph built on ONNX's own recurrent ops, whose every call walks
-#: its whole sequence once: the smaller the call, the more of its gates and convolution
-#: outputs stay in the CPU's caches. imdb-bigru-conv (600 steps), one thread: 758 rows/s at
-#: 170 rows per call, 901 at 42, 989 at 10, 1,017 at 5; peak memory of `rnnkit score` on
-#: 10k rows 754 -> 269 MiB. The seed's folded graph keeps its 256 rows (189k/s against 168k
-#: at 64).
-FUSED_BATCH_TOKENS = 3_200
+#: ... and far fewer rows for a graph built on ONNX's own recurrent ops, whose every call
+#: walks its whole sequence once: the smaller the call, the more of its gates and
+#: convolution outputs stay in the CPU's caches. Two callers, one thread each, rows sorted
+#: by length: imdb-bigru-conv (600 steps) 2,644 rows/s at 2 rows per call, 2,902 at 3,
+#: 3,010 at 5, 2,947 at 8; keras.io's BiLSTM (200 steps) 2,054 at 2, 2,308 at 4, 2,274 at
+#: 8, 2,169 at 16. Peak memory of `rnnkit score` on 10k rows of imdb-bigru-conv: 754 MiB
+#: at 170 rows per call, 269 at 5. The seed's folded graph keeps its 256 rows (189k/s
+#: against 168k at 64).
+FUSED_BATCH_ROWS = 5
 #: The runtime that runs each exported format, by its package name (as reports show it),
 #: and onnx's pure-Python reference evaluator, the second ONNX runtime checks use.
 RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}
@@ -40,9 +42,10 @@ def predict_in_batches(
     batch_tokens: int = BATCH_TOKENS,
     map_calls: Callable = map,
     pad_id: int | None = None,
+    max_rows: int = BATCH_SIZE,
 ) -> np.ndarray:
     """``predict`` over ``ids`` in slices of ``batch_size`` rows, as one ``[n, units]``
-    array. By default a slice holds ``BATCH_SIZE`` rows, and fewer of a longer model's
+    array. By default a slice holds ``max_rows`` rows, and fewer of a longer model's
     (``batch_tokens`` ids), whose per-step tensors onnxruntime keeps for the whole unrolled
     graph (at 800 steps and 1,024 rows scoring peaked at 3.5 GiB). ``map_calls`` runs the
     slices (an executor's ``map``, which keeps their order, spreads them over threads).
@@ -50,7 +53,7 @@ def predict_in_batches(
     padding columns all its rows share (``exporter/trim.py``)."""
     if batch_size is None:
         steps = ids.shape[1] if ids.ndim == 2 and ids.shape[1] else 1
-        batch_size = max(1, min(BATCH_SIZE, batch_tokens // steps))
+        batch_size = max(1, min(max_rows, batch_tokens // steps))
     if len(ids) <= batch_size:
         return as_rows(predict(ids), len(ids))
     order = None if pad_id is None else by_length(ids, pad_id)[0]
@@ -145,8 +148,8 @@ class OnnxBackend:
         #: block's calls over its workers (TextClassifier.spreading_calls).
         self.long_sequence = unrolled or fused
         self.arena = self.long_sequence
-        #: Ids per call (``predict_in_batches``), by the graph's kind.
-        self.batch_tokens = FUSED_BATCH_TOKENS if fused else BATCH_TOKENS
+        #: Rows per call (``predict_in_batches``), by the graph's kind.
+        self.batch_rows = FUSED_BATCH_ROWS if fused else BATCH_SIZE
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -180,7 +183,7 @@ class TfliteBackend:
     """
 
     name = "tflite"
-    batch_tokens = BATCH_TOKENS
+    batch_rows = BATCH_SIZE
     long_sequence = False  # not measured: scoring keeps one block's calls on its thread
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:

@@ -13,8 +13,10 @@ import pyarrow.compute as pc
 
 from ..arrays import nulls_of, values_of
 from ..errors import UsageError
-from .backends import BACKENDS, predict_bags, predict_in_batches
+from .backends import BACKENDS, OnnxBackend, predict_bags, predict_in_batches
 from .bundle import Bundle
+from .parallelism import Parallelism, measured
+from .recording import recorded_inputs
 from .replay import self_check
 from .signature import BINARY
 from .statuses import EMPTY_CODE, MISSING_CODE, NO_OUTPUT_CODE, NO_WORDS_CODE, OK_CODE, RowStats
@@ -60,6 +62,29 @@ class TextClassifier:
         self_check(bundle, backend, self.backend.predict_ids)
         self._map_calls = map
 
+    def use_cores(self, cores: int, measure: bool = True) -> Parallelism:
+        """How to score on ``cores`` cores: for a long-sequence ONNX model, the faster of
+        one-thread callers or one caller with a thread per core, as measured on this
+        machine (``parallelism.py``; ``measure=False``: the default, batches), and the
+        backend is given the threads chosen. Any other model: one caller per core."""
+        long_onnx = self.backend_name == "onnx" and self.backend.long_sequence
+        if cores < 2 or not long_onnx or not measure:
+            return Parallelism(cores)
+        path = self.bundle.format_file("onnx")
+        rows = 8 * cores * self.backend.batch_rows
+        sessions = {1: self.backend}
+
+        def predict_on(threads: int):
+            if threads not in sessions:
+                sessions[threads] = OnnxBackend(path, threads=threads)
+            return sessions[threads].predict_ids
+
+        ids = lambda: recorded_inputs(self.bundle, rows).ids  # noqa: E731 - read if measured
+        model = f"{self.bundle.digest} {path.name}"  # the manifest lists the file's hash
+        chosen = measured(model, cores, ids, predict_on, batch_rows=self.backend.batch_rows)
+        self.backend = sessions.get(chosen.threads) or OnnxBackend(path, threads=chosen.threads)
+        return chosen
+
     @contextlib.contextmanager
     def spreading_calls(self, workers: int) -> Iterator[None]:
         """Within: one block's inference calls run on ``workers`` threads of their own, for
@@ -87,7 +112,7 @@ class TextClassifier:
         return predict_in_batches(
             self.backend.predict_ids,
             ids,
-            batch_tokens=self.backend.batch_tokens,
+            max_rows=self.backend.batch_rows,
             map_calls=self._map_calls,
             # A long model's graph may cut the padding its rows share (exporter/trim.py).
             pad_id=self.tokenizer.pad_id if self.backend.long_sequence else None,

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -200,17 +200,18 @@ def score_request(
     bundle = open_bundle(r, on_bundle)
     id_column, diagnostics, threshold = r.id_column, r.diagnostics, r.threshold
     plan = plan_inputs(r, paths)
-    scorer = TextClassifier(
-        bundle, backend=r.backend, warm_up=plan.input_bytes() >= WARM_UP_MIN_BYTES
-    )
-    timing["model_ready_at"] = time.time()  # bundle, session and self-check done
+    large = plan.input_bytes() >= WARM_UP_MIN_BYTES
+    scorer = TextClassifier(bundle, backend=r.backend, warm_up=large)
+    # Asked for a number of workers, or a small input (a few calls): one caller per core.
+    cores = scorer.use_cores(workers or os.cpu_count() or 1, measure=large and not workers)
+    timing["model_ready_at"] = time.time()  # bundle, session, self-check and cores done
     tally = Tally(scorer.tokenizer.maxlen, scorer.output)
     per_file = np.zeros((len(plan.files), len(STATUSES)), dtype=np.int64)
     id_type = pa.large_string() if id_column else pa.int64()
     with ResultSink(out_name, fmt, stdout) as sink, _progress_bar(progress) as bar:
         rows_done = [0] * len(plan.files)  # rows emitted per file: the next row's number
         chunks = _chunks_in_order(plan, r.encoding, r.delimiter)
-        for k, outcome in score_batches(scorer, chunks, workers, count_all=diagnostics):
+        for k, outcome in score_batches(scorer, chunks, cores.workers, count_all=diagnostics):
             # The end of start-up: the first block is back from scoring (epoch seconds).
             timing.setdefault("first_block_at", time.time())
             first_row = rows_done[k]
@@ -252,6 +253,7 @@ def score_request(
         bundle=str(bundle.path),
     )
     result.timing = {"started_at": round(time.time() - result.seconds, 3), **timing}
+    result.parallelism = asdict(cores)
     if plan.with_source:
         paths = [f.path for f in plan.files]
         result.files = file_counts(dict(zip(paths, per_file, strict=True)))

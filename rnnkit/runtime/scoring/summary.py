@@ -178,6 +178,9 @@ class ScoreSummary:
     #: Epoch seconds: when scoring started (its imports done), when the model was ready
     #: (checked, its session made) and when the first block came back scored.
     timing: dict[str, float] = field(default_factory=dict)
+    #: How the cores were used: scoring threads (``workers``), onnxruntime threads per call
+    #: (``threads``), and the rows/s measured each way when a measurement chose (``rates``).
+    parallelism: dict = field(default_factory=dict)
 
     @classmethod
     def from_tally(
