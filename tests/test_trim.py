@@ -153,3 +153,27 @@ def test_the_cuts_run_on_the_onnx_reference_evaluator():
     for batch in (rows, rows[-1:], rows[:1]):  # a full row: nothing to cut; padding alone
         got = evaluator.run(None, {INPUT_NAME: batch})[0]
         assert np.abs(got - model.predict(batch, verbose=0)).max() <= 1e-5
+
+
+def test_weight_only_int8_leaves_the_padding_states_in_fp32():
+    """The int8 variant quantizes the tables gathered by token ids (the embedding, also
+    through the cut ids), never the padding-state tables the cut gathers by a step number."""
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from rnnkit.exporter.onnx_export import quantize_weights_int8
+
+    model = _model(CASES["valid"][0](), RECURRENT["bigru, sequences, max-pooled"][0]())
+    trimmed = convert("layers-fused", model, None, MAXLEN, 1)
+    quantized = quantize_weights_int8(trimmed)
+    dtypes = {t.name: numpy_helper.to_array(t).dtype for t in quantized.graph.initializer}
+    states = [
+        n.input[0]
+        for n in quantized.graph.node
+        if n.op_type == "Gather" and n.input[0].startswith("trim_state")
+    ]
+    assert states and all(dtypes[s] == np.float32 for s in states)
+    assert any(name.endswith("_int8") and dtype == np.int8 for name, dtype in dtypes.items())
+    rows = _rows()
+    got = ort.InferenceSession(quantized.SerializeToString()).run(None, {INPUT_NAME: rows})[0]
+    assert np.abs(got - model.predict(rows, verbose=0)).max() <= 0.05  # int8 embedding only

@@ -165,9 +165,7 @@ def quantize_weights_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     quantized = onnx.ModelProto()
     quantized.CopyFrom(model)
     graph = quantized.graph
-    tables = {n.input[0] for n in graph.node if n.op_type == "Gather"} - {
-        n.input[1] for n in graph.node if n.op_type == "Gather"
-    }
+    tables = embedding_tables(graph)
     inits, rebuild = [], []
     for init in graph.initializer:
         values = numpy_helper.to_array(init)
@@ -196,6 +194,17 @@ def quantize_weights_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     set_portable_versions(quantized)
     onnx.checker.check_model(quantized, full_check=True)
     return quantized
+
+
+def embedding_tables(graph: onnx.GraphProto) -> set[str]:
+    """The initializers gathered by token ids: the model's input, or a cut of it
+    (``trim.py``); not the padding-state tables the cut gathers by a step number, which
+    stay fp32 (they seed every row's recurrence)."""
+    ids = {INPUT_NAME} | {
+        n.output[0] for n in graph.node if n.op_type == "Slice" and n.input[0] == INPUT_NAME
+    }
+    gathers = [n for n in graph.node if n.op_type == "Gather"]
+    return {n.input[0] for n in gathers if n.input[1] in ids} - {n.input[1] for n in gathers}
 
 
 def stamp_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
