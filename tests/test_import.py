@@ -158,8 +158,8 @@ def test_an_imported_model_scores_raw_text_like_keras_on_every_runtime(name, imp
     np.testing.assert_allclose(ref, keras_out, rtol=0, atol=1e-5)  # NaN where Keras has NaN
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["model"]["origin"] == "imported"
-    # ONNX's own recurrent ops where a recurrent layer reads unmasked steps.
-    fusable = name in ("simple-rnn", "bigru-max-ave", "gru-logits")
+    # ONNX's own recurrent ops wherever a recurrent layer is (masked or not).
+    fusable = name not in ("conv1d-functional", "conv-pool-flatten")
     graph_form = manifest["formats"]["onnx"]["fp32"]["graph_form"]
     assert graph_form == ("layers-fused" if fusable else "layers"), graph_form
     if name == "gru-masked-stacked-backwards":  # what changes a layer's meaning is shown
@@ -393,13 +393,67 @@ def test_the_fused_form_computes_what_keras_computes(case):
         assert np.abs(out - expected).max() <= 1e-5
 
 
-def test_a_masked_recurrent_layer_is_never_fused():
-    """ONNX's ops take the kept steps first (``sequence_lens``); Keras's masks do not."""
+MASKED_CASES = {
+    "lstm, last": lambda: [L.LSTM(4)],
+    "gru, sequences (carried), masked average": lambda: [
+        L.GRU(4, return_sequences=True),
+        L.GlobalAveragePooling1D(),
+    ],
+    "backwards gru, last": lambda: [L.GRU(4, go_backwards=True)],
+    "keras.io's bilstm twice": lambda: [
+        L.Bidirectional(L.LSTM(4, return_sequences=True)),
+        L.Bidirectional(L.LSTM(3)),
+    ],
+    "bisimplernn-sum, last": lambda: [L.Bidirectional(L.SimpleRNN(4), "sum")],
+    "bigru-ave, sequences (zeroed), masked average": lambda: [
+        L.Bidirectional(L.GRU(4, return_sequences=True), "ave"),
+        L.GlobalAveragePooling1D(),
+    ],
+    "gru reset before, stacked": lambda: [
+        L.GRU(5, return_sequences=True, reset_after=False),
+        L.GRU(3),
+    ],
+}
+
+
+def _masked_rows() -> np.ndarray:
+    """Words at the front, at the back, padding between words, no word at all."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for n in (0, 1, 3, 8, MAXLEN):
+        words = rng.integers(1, VOCAB, n)
+        rows += [np.pad(words, (MAXLEN - n, 0)), np.pad(words, (0, MAXLEN - n))]
+    between = rng.integers(1, VOCAB, MAXLEN)
+    between[4:9] = 0
+    return np.array([*rows, between], dtype=np.int32)
+
+
+@pytest.mark.parametrize("case", sorted(MASKED_CASES))
+def test_a_masked_recurrent_layer_is_fused_and_computes_what_keras_computes(case):
+    """A masked layer as ONNX's own op over each row's kept steps gathered together: Keras's
+    outputs for every kind of row, in a batch and alone, on both ONNX runtimes."""
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
     from rnnkit.exporter.keras_graph import to_onnx
 
-    model = _seq(L.Embedding(VOCAB, 6, mask_zero=True), L.Bidirectional(L.GRU(4)), L.Dense(1))
-    ops = {n.op_type for n in to_onnx(model, MAXLEN, 1, fused_rnn=True).graph.node}
-    assert not ops & {"RNN", "GRU", "LSTM"}
+    keras.utils.set_random_seed(5)
+    model = _seq(
+        L.Embedding(VOCAB, 6, mask_zero=True),
+        *MASKED_CASES[case](),
+        L.Dense(1, activation="sigmoid"),
+    )
+    rows = _masked_rows()
+    expected = model.predict(rows, verbose=0)
+    fused = to_onnx(model, MAXLEN, 1, fused_rnn=True)
+    assert {n.op_type for n in fused.graph.node} & {"RNN", "GRU", "LSTM"}
+    session = ort.InferenceSession(fused.SerializeToString())
+    batch = session.run(None, {"token_ids": rows})[0]
+    alone = np.concatenate([session.run(None, {"token_ids": r[None]})[0] for r in rows])
+    ref = ReferenceEvaluator(fused).run(None, {"token_ids": rows})[0]
+    for out in (batch, alone, ref):
+        assert np.array_equal(np.isnan(out), np.isnan(expected))
+        assert np.nanmax(np.abs(out - expected)) <= 1e-5
 
 
 # -- untrusted files: a clear error, never a crash or a hang (issue 22, item 3) ------------

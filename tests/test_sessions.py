@@ -112,9 +112,10 @@ def test_the_way_a_long_model_uses_the_cores_is_measured_once_and_kept(tmp_path,
     model, kept in the disk cache and read from it the next time; a fast model is not
     measured (one caller per core)."""
     import rnnkit
+    from rnnkit.runtime import disk_cache
     from rnnkit.runtime.model import parallelism
 
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path])  # only this test's
     chosen = rnnkit.load("imdb-bigru-conv").use_cores(2)
     rates = chosen.rates
     assert set(rates) == {"batches", "threads"} and min(rates.values()) > 0
@@ -137,10 +138,11 @@ def test_when_threads_measure_faster_one_caller_scores_on_a_threaded_session(
     """The measurement's answer is what scoring does, and the scores do not change."""
     import pandas as pd
 
+    from rnnkit.runtime import disk_cache
     from rnnkit.runtime.model import parallelism
     from rnnkit.runtime.scoring.pipeline import score_files
 
-    monkeypatch.setenv("RNNKIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(disk_cache, "cache_dirs", lambda: [tmp_path / "cache"])
     monkeypatch.setattr(parallelism, "probe", lambda *a: {"batches": 1.0, "threads": 2.0})
     src = tmp_path / "in.csv"
     texts = (imdb_texts * 2)[:900]  # over 1 MiB: large enough to be measured

@@ -4,8 +4,8 @@ Forms:
   ``folded``           rnnkit's own unrolled graph with the input projection folded into the
                        embedding table (see ``onnx_graph.py``); the seed's architecture only.
   ``layers-fused``     the per-layer converter registry (``layers/``, ``keras_graph.py``),
-                       its recurrent layers as ONNX's own ``RNN``/``GRU``/``LSTM`` ops where
-                       nothing is masked; refused when no layer fits.
+                       its recurrent layers as ONNX's own ``RNN``/``GRU``/``LSTM`` ops
+                       (masked ones too: ``layers/recurrent.py``); refused when none fits.
   ``layers``           the same registry, every recurrent layer unrolled step by step:
                        any model built from the layers it lists, masks included.
                        Both layers forms cut the padding off max-pooled convolutions
@@ -28,7 +28,7 @@ from ..runtime.model.backends import INPUT_NAME, OUTPUT_NAME
 from ..runtime.text.contract import PAD_ID
 from .keras_graph import layer_calls
 from .keras_graph import to_onnx as layers_onnx
-from .layers.recurrent import FUSED_OPS, RECURRENT_LAYERS
+from .layers.recurrent import FUSED_OPS, RECURRENT_LAYERS, may_fuse
 from .onnx_graph import FoldedSpec, folded_rnn_onnx
 from .trim import trim_padding
 from .unrolled import unrolled_clone
@@ -118,8 +118,8 @@ def _convert_at(
         if opset != OPSETS[0]:
             raise ValueError(f"the {form} form is written at the lowest opset only")
         fused = form == "layers-fused"
-        if fused and not unmasked_recurrent(keras_model):  # said before building a graph
-            raise ValueError("no recurrent layer reads unmasked steps (the layers form is this)")
+        if fused and not may_fuse_any(keras_model):  # said before building a graph
+            raise ValueError("no recurrent layer fits ONNX's own ops (the layers form is this)")
         model = layers_onnx(keras_model, maxlen, units, bag, fused_rnn=fused)
         if fused and not {n.op_type for n in model.graph.node} & set(FUSED_OPS.values()):
             raise ValueError("no recurrent layer fits ONNX's own ops (the layers form is this)")
@@ -133,12 +133,11 @@ def _convert_at(
     raise ValueError(f"unknown ONNX form {form!r}; choose from {', '.join(FORMS)}")
 
 
-def unmasked_recurrent(keras_model) -> bool:
-    """Whether a recurrent layer of the model reads its steps unmasked: the only kind the
-    fused form can write as ONNX's own op (checked before the graph is built, which for a
-    long masked model takes seconds)."""
+def may_fuse_any(keras_model) -> bool:
+    """Whether a recurrent layer of the model has activations ONNX's own ops name: checked
+    before the fused graph is built, which for a long unrolled model takes seconds."""
     calls, _ = layer_calls(keras_model)
-    return any(type(c.layer).__name__ in RECURRENT_LAYERS and c.mask is None for c in calls)
+    return any(type(c.layer).__name__ in RECURRENT_LAYERS and may_fuse(c.layer) for c in calls)
 
 
 WEIGHT_ONLY_INT8 = "weight-only int8: embedding tables int8 per row, fp32 arithmetic"

@@ -1,11 +1,15 @@
 """SimpleRNN, LSTM and GRU (alone or inside Bidirectional): unrolled step by step, or (the
-``layers-fused`` form) as ONNX's own ``RNN``/``GRU``/``LSTM`` op where nothing is masked.
+``layers-fused`` form) as ONNX's own ``RNN``/``GRU``/``LSTM`` op.
 
 Masking follows Keras's own loop (``keras/src/backend/tensorflow/rnn.py``): at a masked step
 the state is carried unchanged and the output repeats the previous one (zeros before any
 kept step), or is zero with ``zero_output_for_mask`` (Bidirectional sets it when it returns
 sequences). So pre- and post-padding, fully padded rows and both directions all follow the
-same rule; ONNX's ``sequence_lens``, which assumes the kept steps come first, is not used.
+same rule. ONNX's ``sequence_lens`` is not used: it assumes the kept steps come first, and
+the ONNX reference evaluator ignores it. A masked layer is fused by gathering each row's
+kept steps together, in order (``_masked_direction``): at the front for a forward
+direction, at the back for a backward one, so that the op's outputs at the kept steps are
+Keras's, whatever follows them.
 """
 
 from __future__ import annotations
@@ -167,15 +171,22 @@ def _fused_activations(cell) -> list[str] | None:
     return [ract, act] if type(cell).__name__ == "GRUCell" else [ract, act, act]
 
 
+def may_fuse(layer) -> bool:
+    """Whether ONNX's own ops can run ``layer`` (a recurrent layer or Bidirectional) at
+    all: their activations have ONNX names. Said before a graph is built."""
+    layers = (
+        [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") else [layer]
+    )
+    return all(_fused_activations(x.cell) is not None for x in layers)
+
+
 def fits_fused(layers: list, x: Tensor) -> bool:
     """Whether ONNX's own op computes exactly what Keras's loop computes for ``layers``
-    (one per direction): nothing masked (ONNX's ``sequence_lens`` assumes the kept steps
-    come first, Keras's masks do not), the same cell kind, size and activations."""
+    (one per direction): the same cell kind, size and activations."""
     cells = [layer.cell for layer in layers]
     first = cells[0]
     return (
-        x.mask is None
-        and _fused_activations(first) is not None
+        _fused_activations(first) is not None
         and all(type(c) is type(first) and c.units == first.units for c in cells)
         and all(_fused_activations(c) == _fused_activations(first) for c in cells)
         and len({getattr(c, "reset_after", None) for c in cells}) == 1
@@ -239,6 +250,77 @@ def run_fused(g, layers: list, x: Tensor, direction: str) -> tuple[str, str]:
     return y, y_h
 
 
+def _masked_direction(g, layer, x: Tensor, backwards: bool, sequences: bool) -> str:
+    """``layer`` over the steps ``x.mask`` keeps, as ONNX's own op: each row's kept steps
+    gathered together in order (at the front, or at the back for a backward direction) and
+    the op run over the batch's longest row only. Its outputs at the kept steps are then
+    Keras's, which carries the state over masked steps. Returns the last state ``[batch,
+    units]`` or the sequence ``[batch, steps, units]`` at the steps' own positions: zero at a
+    masked step with ``zero_output_for_mask``, else the previous output (zero before any)."""
+    steps = x.shape[0]
+    keep = g.op("Cast", x.mask, to=TensorProto.INT64)  # [batch, steps]
+    count = g.op("ReduceSum", keep, g.ints(1), keepdims=0)  # [batch]
+    longest = g.op("Max", g.op("ReduceMax", count, keepdims=1), g.ints(1))  # [1], at least 1
+    # TopK on distinct keys: kept steps first, in order (forward); masked first (backward).
+    lift = g.op("Mul", g.op("Cast", x.mask, to=TensorProto.FLOAT), g.scalar(2.0 * steps))
+    position = g.const(f"positions_{steps}", np.arange(steps, dtype=np.float32))
+    key = g.op("Add" if backwards else "Sub", lift, position)
+    order = g.fresh("order")
+    g.nodes.append(helper.make_node(
+        "TopK", [key, g.ints(steps)], [g.fresh("key"), order], axis=1, largest=int(not backwards)
+    ))  # fmt: skip
+    gathered = _take_steps(g, x.name, order)
+    if backwards:
+        start = g.op("Sub", g.ints(steps), longest)
+        cut = g.op("Slice", gathered, start, g.ints(steps), g.ints(1))
+    else:
+        cut = g.op("Slice", gathered, g.ints(0), longest, g.ints(1))
+    y, _ = run_fused(g, [layer], Tensor(cut, x.shape), "reverse" if backwards else "forward")
+    outs = g.op("Transpose", g.op("Squeeze", y, g.ints(1)), perm=[1, 0, 2])  # [batch, n, units]
+    # The op's row for a kept step of rank r (0-based): r at the front, n - count + r at
+    # the back (n: the longest row).
+    offset = g.op("Sub", longest, count) if backwards else None
+    if sequences:
+        rank = g.op(
+            "Sub", g.op("CumSum", keep, g.const("axis_1", np.array(1, np.int64))), g.ints(1)
+        )
+        where = rank if offset is None else g.op("Add", rank, g.op("Unsqueeze", offset, g.ints(1)))
+        shown = x.mask if _zero_output(layer) else g.op("Greater", rank, g.ints(-1))
+    else:
+        last = g.op("Sub", count, g.ints(1))
+        where = g.op("Unsqueeze", last if offset is None else offset, g.ints(1))  # [batch, 1]
+        shown = g.op("Greater", count, g.ints(0))  # [batch]: a row with no kept step: zeros
+    within = g.op("Max", g.op("Min", where, g.op("Sub", longest, g.ints(1))), g.ints(0))
+    picked = _take_steps(g, outs, within)
+    if not sequences:
+        picked = g.op("Squeeze", picked, g.ints(1))
+    return g.op("Where", g.op("Unsqueeze", shown, g.ints(-1)), picked, g.scalar(0.0))
+
+
+def _take_steps(g, x: str, steps: str) -> str:
+    """``x [batch, n, width]`` at ``steps [batch, m]`` (each row's own), ``[batch, m,
+    width]``: one Gather over the rows of all batches. (``GatherElements`` would do it, but
+    the ONNX reference evaluator's takes at most 64 steps.)"""
+    shape = g.op("Shape", x)
+    rows = g.op("Gather", shape, g.const("i64_scalar_1", np.array(1, np.int64)), axis=0)
+    batch = g.op("Gather", shape, g.const("i64_scalar_0", np.array(0, np.int64)), axis=0)
+    first = g.op("Range", g.const("i64_scalar_0", np.array(0, np.int64)), batch,
+                 g.const("i64_scalar_1", np.array(1, np.int64)))  # fmt: skip
+    base = g.op("Unsqueeze", g.op("Mul", first, rows), g.ints(1))  # [batch, 1]
+    flat = g.op(
+        "Reshape", x, g.op("Concat", g.ints(-1), g.op("Slice", shape, g.ints(2), g.ints(3)), axis=0)
+    )
+    return g.op("Gather", flat, g.op("Add", steps, base), axis=0)
+
+
+def _mask_fits(layers: list, sequences: bool) -> bool:
+    """Whether ``_masked_direction`` computes Keras's masked outputs for ``layers``: a
+    backward direction's sequence zero at masked steps, a last state not zeroed."""
+    if sequences:
+        return all(_zero_output(x) or not x.go_backwards for x in layers)
+    return not any(_zero_output(x) for x in layers)
+
+
 def _fused_direction(g, y: str, y_h: str, k: int, sequences: bool) -> str:
     """Direction ``k``'s outputs: ``[batch, steps, units]`` or its last state ``[batch,
     units]``."""
@@ -273,16 +355,16 @@ def _describe_bidirectional(layer) -> str:
 def rnn(g, layer, inputs):
     (x,) = inputs
     units = layer.cell.units
+    seq = layer.return_sequences
+    shape = (x.shape[0], units) if seq else (units,)
     # Keras returns a go_backwards layer's sequence in the order its steps ran; ONNX's
     # reverse direction, at its inputs' positions: that one case stays unrolled.
-    if (
-        g.fused_rnn
-        and fits_fused([layer], x)
-        and not (layer.go_backwards and layer.return_sequences)
-    ):
+    fused = g.fused_rnn and fits_fused([layer], x) and not (layer.go_backwards and seq)
+    if fused and x.mask is not None and _mask_fits([layer], seq):
+        return Tensor(_masked_direction(g, layer, x, layer.go_backwards, seq), shape)
+    if fused and x.mask is None:
         y, y_h = run_fused(g, [layer], x, "reverse" if layer.go_backwards else "forward")
-        out = _fused_direction(g, y, y_h, 0, layer.return_sequences)
-        return Tensor(out, (x.shape[0], units) if layer.return_sequences else (units,))
+        return Tensor(_fused_direction(g, y, y_h, 0, seq), shape)
     outputs, last = run_rnn(g, layer, x, _zero_output(layer))
     if layer.return_sequences:
         return Tensor(_sequence(g, outputs), (x.shape[0], units))
@@ -296,7 +378,11 @@ def bidirectional(g, layer, inputs):
     units = fwd.cell.units
     steps = (x.shape[0],) if layer.return_sequences else ()
     mode = layer.merge_mode
-    if g.fused_rnn and fits_fused([fwd, bwd], x) and not fwd.go_backwards and bwd.go_backwards:
+    fused = g.fused_rnn and fits_fused([fwd, bwd], x) and not fwd.go_backwards and bwd.go_backwards
+    if fused and x.mask is not None and _mask_fits([fwd, bwd], layer.return_sequences):
+        seq = layer.return_sequences
+        a, b = (_masked_direction(g, d, x, d is bwd, seq) for d in (fwd, bwd))
+    elif fused and x.mask is None:
         # ONNX's bidirectional op puts the backward outputs at their inputs' positions, as
         # Keras's Bidirectional does once it flips them.
         y, y_h = run_fused(g, [fwd, bwd], x, "bidirectional")
