@@ -2,10 +2,11 @@
 
     python -m benchmarks.long_sequences [--rows 10000]
 
-Two models: the shipped ``imdb-bigru-conv`` (Conv1D(128, 5) and a BiGRU(32) over 600
-steps), and keras.io's "Bidirectional LSTM on IMDB" (Embedding(20000, 128), BiLSTM(64)
-twice, 200 steps), built here with seeded weights, given an rnnkit tokenizer fitted on the
-embedded reviews, and brought in with ``rnnkit import`` and ``rnnkit export`` as a user
+Three models: the shipped ``imdb-bigru-conv`` (Conv1D(128, 5) and a BiGRU(32) over 600
+steps), keras.io's "Bidirectional LSTM on IMDB" (Embedding(20000, 128), BiLSTM(64) twice,
+200 steps), and the same with ``mask_zero=True`` (as TensorFlow's RNN tutorial), built
+here with seeded weights, given an rnnkit tokenizer fitted on the embedded reviews, and
+brought in with ``rnnkit import`` and ``rnnkit export`` as a user
 would (speed does not depend on the weights' values). For each: Keras's ``predict`` (model
 only, batch 256, the fastest of three processes; with TensorFlow's defaults, and with
 oneDNN off as rnnkit trains), rnnkit's model only (token ids in, one caller), and
@@ -47,8 +48,10 @@ print(json.dumps({"rows": len(ids), "seconds": best}))
 """
 
 
-def keras_io_bilstm(work: Path, texts: list[str]) -> Path:
-    """keras.io's BiLSTM, imported and exported into ``work/bilstm``."""
+def keras_io_bilstm(work: Path, texts: list[str], masked: bool = False) -> Path:
+    """keras.io's BiLSTM, imported and exported into ``work/bilstm`` (``masked``: with
+    ``mask_zero=True``, as TensorFlow's own RNN tutorial writes its BiLSTM, into
+    ``work/bilstm-masked``)."""
     import keras
     from keras import layers as L
 
@@ -56,17 +59,18 @@ def keras_io_bilstm(work: Path, texts: list[str]) -> Path:
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((200,), dtype="int32")
-    x = L.Embedding(20_000, 128)(inputs)
+    x = L.Embedding(20_000, 128, mask_zero=masked)(inputs)
     x = L.Bidirectional(L.LSTM(64, return_sequences=True))(x)
     x = L.Bidirectional(L.LSTM(64))(x)
     model = keras.Model(inputs, L.Dense(1, activation="sigmoid")(x))
-    model.save(work / "bilstm.keras")
-    Tokenizer.fit(texts, vocab_size=20_000, maxlen=200).save(work / "bilstm-tokenizer.json")
-    out = work / "bilstm"
+    name = "bilstm-masked" if masked else "bilstm"
+    model.save(work / f"{name}.keras")
+    Tokenizer.fit(texts, vocab_size=20_000, maxlen=200).save(work / f"{name}-tokenizer.json")
+    out = work / name
     cli = [sys.executable, "-m", "rnnkit.cli"]
     subprocess.run(
-        [*cli, "import", str(work / "bilstm.keras"), "--tokenizer",
-         str(work / "bilstm-tokenizer.json"), "-o", str(out)],
+        [*cli, "import", str(work / f"{name}.keras"), "--tokenizer",
+         str(work / f"{name}-tokenizer.json"), "-o", str(out)],
         check=True, capture_output=True,
     )  # fmt: skip
     subprocess.run([*cli, "export", str(out), "--format", "onnx"], check=True, capture_output=True)
@@ -142,11 +146,13 @@ def main() -> None:
     from rnnkit.training.data import load_split
 
     def measure(src: Path, work: Path) -> list[dict]:
-        bilstm = keras_io_bilstm(work, load_split(seed=42).train_texts)
+        texts = load_split(seed=42).train_texts
+        bilstm, masked = (keras_io_bilstm(work, texts, m) for m in (False, True))
         return [
             one_model("imdb-bigru-conv", str(shipped_bundle_path("imdb-bigru-conv")), src,
                       args.rows, work),
             one_model("keras.io BiLSTM (imported)", str(bilstm), src, args.rows, work),
+            one_model("the same, mask_zero=True", str(masked), src, args.rows, work),
         ]  # fmt: skip
 
     standalone("long_sequences", args.rows, args.output, measure)
