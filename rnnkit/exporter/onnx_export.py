@@ -8,8 +8,8 @@ Forms:
                        (masked ones too: ``layers/recurrent.py``); refused when none fits.
   ``layers``           the same registry, every recurrent layer unrolled step by step:
                        any model built from the layers it lists, masks included.
-                       Both layers forms cut the padding off max-pooled convolutions
-                       (``trim.py``).
+                       Both layers forms skip the padding a batch's rows share
+                       (``trim.py``: max-pooled convolutions, recurrent forward directions).
   ``tf2onnx-unrolled`` tf2onnx on a clone built with ``unroll=True`` (same weights).
   ``tf2onnx``          tf2onnx on the Keras model as it is (SimpleRNN -> ``Loop``;
                        LSTM/GRU -> the native ONNX ``LSTM``/``GRU`` ops).

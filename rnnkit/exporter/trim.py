@@ -26,6 +26,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..runtime.model.backends import RECURRENT_OPS
 from .graph import pruned
 
 #: Ops that act on each step alone (elementwise, no attribute that mixes steps).
@@ -35,8 +36,6 @@ PER_STEP_UNARY = frozenset(
 )  # fmt: skip
 #: Elementwise with a constant second operand (a bias, a scale).
 PER_STEP_BINARY = frozenset({"Add", "Sub", "Mul", "Div"})
-#: ONNX's recurrent ops, by the number of gates of their weights.
-RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def trim_padding(model: onnx.ModelProto, input_name: str, pad_id: int) -> int:
@@ -47,7 +46,7 @@ def trim_padding(model: onnx.ModelProto, input_name: str, pad_id: int) -> int:
     for node in list(graph.node):
         if node.op_type in ("ReduceMax", "ReduceMin"):
             _cut_pooled_convolution(cut, node)
-        elif node.op_type in RECURRENT_GATES:
+        elif node.op_type in RECURRENT_OPS:
             _cut_forward_recurrence(cut, node)
     if cut.count:
         _topological(graph)
@@ -182,6 +181,7 @@ def _cut_forward_recurrence(cut: _Cut, rec) -> None:
     # At least one step is left to run (a batch of padding alone has no first word).
     start = cut.node("Min", first, cut.node("Sub", columns, cut.const("one", [1])))
     batch = cut.node("Gather", cut.node("Shape", x), cut.const("ax1", [1]), axis=0)
+    # [1, batch, hidden]: a state's shape, and (broadcast from the right) Y's per step
     state_shape = cut.node("Concat", cut.const("one", [1]), batch, cut.const("h", [hidden]), axis=0)
 
     def state_after_start(table: np.ndarray) -> str:  # [1, batch, hidden]
@@ -200,8 +200,7 @@ def _cut_forward_recurrence(cut: _Cut, rec) -> None:
         "Slice", cut.const("history", tables[0][1:, None, None, :]), cut.const("zero", [0]),
         start, cut.const("ax0", [0]),
     )  # fmt: skip
-    y_shape = cut.node("Concat", cut.const("one", [1, 1]), batch, cut.const("h", [hidden]), axis=0)
-    merged = [[cut.node("Concat", cut.node("Expand", history, y_shape), fwd[0], axis=0)]]
+    merged = [[cut.node("Concat", cut.node("Expand", history, state_shape), fwd[0], axis=0)]]
     merged += [[f] for f in fwd[1:]]
     if direction == "bidirectional":
         bwd = [f"trim_{rec.output[0] or rec.name}_bwd{k}" for k in range(outs)]

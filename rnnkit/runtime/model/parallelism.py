@@ -5,9 +5,9 @@ default: whole batches side by side, and a block's calls spread over the callers
 *threads*, one caller on a session with a thread per core. On this project's 2-core
 machines batches won for both long models measured (docs/performance.md); a recurrent
 step is small to split across threads, but that is a fact about these machines and
-models, so it is measured:
-once per machine, model file (by the bundle's digest) and onnxruntime version, on the bundle's own recorded ids,
-in about 0.3 s, and kept in the disk cache (``disk_cache.py``) for every later run.
+models, so it is measured: once per machine, model file (by the bundle's digest) and
+onnxruntime version, on the bundle's own recorded ids, in about 0.3 s, and kept in the
+disk cache (``disk_cache.py``) for every later run.
 """
 
 from __future__ import annotations
@@ -37,18 +37,14 @@ class Parallelism:
     threads: int = 1
     rates: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def way(self) -> str:
-        return THREADS if self.threads > 1 else BATCHES
-
 
 def measured(
     model: str, cores: int, ids: Callable[[], np.ndarray],
     make_predict: Callable[[int], Callable], *, batch_rows: int,
 ) -> Parallelism:  # fmt: skip
     """The faster way for ``cores`` cores for ``model`` (a digest of the model file), from
-    the disk cache or measured now on ``ids()``. ``make_predict(threads)``: a predict function on a session with that many
-    threads."""
+    the disk cache or measured now on ``ids()``. ``make_predict(threads)``: a predict
+    function on a session with that many threads."""
     facts = ["parallelism", model, str(cores), str(batch_rows), platform.machine()]
     facts += [_cpu_name(), _runtime_version()]
     name = f"parallelism-{disk_cache.key_of([], facts)}.json"
